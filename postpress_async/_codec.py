@@ -1,0 +1,147 @@
+"""Wire JSON in and out: ``decode_chat`` and the encoder, built once.
+
+The fast path is one typed msgspec decode. Only when it fails does the fallback run: it looks
+for attachments of a ``type`` this release does not know, decodes the chat with them set aside,
+and puts an ``UnknownAttachment`` in each place. Every failure becomes ``ResponseDecodeError``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from ._errors import ResponseDecodeError
+from ._models import (
+    KNOWN_ATTACHMENT_TYPES,
+    Chat,
+    FileAttachment,
+    Message,
+    QuotedMessage,
+    UnknownAttachment,
+)
+
+__all__ = ["decode_chat", "encode", "to_builtins"]
+
+_decode_typed = msgspec.json.Decoder(Chat).decode
+_decode_untyped = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+_AT_PATH = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+
+# Stands in for an unknown attachment while the rest of the chat is validated; swapped out
+# by identity afterwards, so its contents never reach the user.
+_PLACEHOLDER = FileAttachment(id="placeholder", unavailable=True, file_name="")
+
+
+def _decode_error(exc: Exception) -> ResponseDecodeError:
+    if isinstance(exc, msgspec.ValidationError):
+        match = _AT_PATH.match(str(exc))
+        assert match is not None  # the pattern matches any string
+        what, path = match["what"], match["path"] or "$"
+        missing = _MISSING.match(what)
+        if missing:
+            path = f"{path}.{missing['field']}"
+        return ResponseDecodeError(f"invalid Chat at {path}: {what}", path=path)
+    if isinstance(exc, msgspec.DecodeError):
+        return ResponseDecodeError(f"response body is not valid JSON: {exc}", path=None)
+    return ResponseDecodeError(
+        f"response body could not be decoded ({type(exc).__name__}: {exc})", path=None
+    )
+
+
+def decode_chat(data: bytes | str) -> Chat:
+    """Decode a ``GET /chats/{chat_id}`` body; any bad input raises ``ResponseDecodeError``."""
+    try:
+        return _decode_typed(data)
+    except msgspec.ValidationError as exc:
+        first_error: Exception = exc
+    except Exception as exc:  # any bytes at all: nothing but our own error escapes
+        raise _decode_error(exc) from exc
+    try:
+        chat = _decode_with_unknown_attachments(data)
+    except Exception as exc:
+        raise _decode_error(exc) from exc
+    if chat is None:
+        raise _decode_error(first_error) from first_error
+    return chat
+
+
+def _unknown_slots(data: Any) -> list[tuple[list[Any], int, dict[str, Any]]]:
+    """Where the payload holds attachments of an unknown ``type``: (list, index, raw)."""
+    slots: list[tuple[list[Any], int, dict[str, Any]]] = []
+    if not isinstance(data, dict):
+        return slots
+    message = data.get("lastMessage")
+    if not isinstance(message, dict):
+        return slots
+    lists = [message.get("attachments")]
+    quoted = message.get("quoted")
+    if isinstance(quoted, dict):
+        lists.append(quoted.get("attachments"))
+    for items in lists:
+        if not isinstance(items, list):
+            continue
+        for index, item in enumerate(items):
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("type"), str)
+                and item["type"] not in KNOWN_ATTACHMENT_TYPES
+            ):
+                slots.append((items, index, item))
+    return slots
+
+
+def _decode_with_unknown_attachments(data: bytes | str) -> Chat | None:
+    tree = _decode_untyped(data)
+    slots = _unknown_slots(tree)
+    if not slots:
+        return None
+    for items, index, _raw in slots:
+        items[index] = _PLACEHOLDER
+    chat = msgspec.convert(tree, Chat)
+    message = chat.last_message
+    assert message is not None  # _unknown_slots found attachments inside it
+    decoded = [message.attachments]
+    if message.quoted is not None:
+        decoded.append(message.quoted.attachments)
+    raws = iter(raw for _items, _index, raw in slots)
+    for attachments in decoded:
+        for index, item in enumerate(attachments):
+            if item is _PLACEHOLDER:
+                raw = next(raws)
+                raw_id = raw.get("id")
+                attachments[index] = UnknownAttachment(
+                    type=raw["type"], id=raw_id if isinstance(raw_id, str) else None, raw=raw
+                )
+    return chat
+
+
+def to_builtins(model: msgspec.Struct) -> Any:
+    """A model as JSON-ready builtins under wire names; unknown attachments as they came."""
+    if isinstance(model, UnknownAttachment):
+        return model.raw
+    out = msgspec.to_builtins(model)
+    _restore_unknown(model, out)
+    return out
+
+
+def encode(model: msgspec.Struct) -> bytes:
+    """A model as wire JSON."""
+    return _encode(to_builtins(model))
+
+
+def _restore_unknown(model: msgspec.Struct, out: Any) -> None:
+    # msgspec writes an UnknownAttachment as its fields; on the wire it is the raw object.
+    if isinstance(model, Chat):
+        if model.last_message is not None:
+            _restore_unknown(model.last_message, out["lastMessage"])
+        return
+    if isinstance(model, Message) and model.quoted is not None:
+        _restore_unknown(model.quoted, out["quoted"])
+    if isinstance(model, (Message, QuotedMessage)):
+        for index, attachment in enumerate(model.attachments):
+            if isinstance(attachment, UnknownAttachment):
+                out["attachments"][index] = attachment.raw

@@ -1,0 +1,288 @@
+"""The exceptions this SDK raises, and the one function that turns a response into one.
+
+    PostpressError
+    ├── ConfigurationError          bad or missing client settings
+    ├── APIConnectionError          no response: refused, reset, DNS, TLS
+    │   └── APITimeoutError
+    ├── ResponseDecodeError         a 2xx body that is not a valid Chat; .path names the field
+    └── APIStatusError              any non-2xx response
+        ├── BadRequestError         400, 422 and other 4xx not below
+        ├── AuthenticationError     401
+        ├── PermissionDeniedError   403
+        ├── NotFoundError           404
+        ├── RateLimitError          429
+        └── ServerError             5xx
+            ├── InternalServerError      500
+            ├── ServiceUnavailableError  503
+            └── GatewayTimeoutError      504
+
+``status_error`` does no I/O: it takes a status, headers and body and returns the exception.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ._constants import ErrorType
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "GatewayTimeoutError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PostpressError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "is_retryable",
+    "parse_retry_after",
+    "status_error",
+]
+
+BODY_PREVIEW_BYTES = 2048
+"""How much of a body an error keeps: enough to read a proxy's page, bounded in memory."""
+
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")
+
+
+class PostpressError(Exception):
+    """Base of every exception this SDK raises."""
+
+    attempts: int = 1
+    """How many attempts were made before this error was raised (retries + 1)."""
+
+
+class ConfigurationError(PostpressError):
+    """A client setting is missing or invalid."""
+
+
+class APIConnectionError(PostpressError):
+    """No response arrived: the connection was refused, reset, or failed DNS or TLS."""
+
+    retryable: bool = True
+
+
+class APITimeoutError(APIConnectionError):
+    """No complete response arrived in time."""
+
+
+class ResponseDecodeError(PostpressError):
+    """A successful response whose body is not a valid Chat; ``.path`` names the field."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class APIStatusError(PostpressError):
+    """The API answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        type: str | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        instance: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.instance = instance
+        self.request_id = request_id
+        self.retry_after = retry_after
+        """Seconds the server asked us to wait (``Retry-After``), if it said."""
+        self.retryable = retryable
+
+
+class BadRequestError(APIStatusError):
+    """400, 422, or another 4xx without a class of its own."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: credentials are missing, expired or otherwise invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: authenticated, but the account is restricted or the action not allowed."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no chat with that id is visible to this API key."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests."""
+
+
+class ServerError(APIStatusError):
+    """5xx: a failure on the server's side."""
+
+
+class InternalServerError(ServerError):
+    """500: something went wrong on postpress's side or the provider's."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503: postpress is temporarily unable to handle the request."""
+
+
+class GatewayTimeoutError(ServerError):
+    """504: the upstream provider did not respond in time."""
+
+
+_CLASS_BY_STATUS: dict[int, type[APIStatusError]] = {
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+    500: InternalServerError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+RETRYABLE_TYPES: frozenset[str] = frozenset(
+    {
+        ErrorType.UNEXPECTED_ERROR,
+        ErrorType.PROVIDER_ERROR,
+        ErrorType.NO_CLIENT_SESSION,
+        ErrorType.NO_CHANNEL,
+        ErrorType.NETWORK_DOWN,
+        ErrorType.SERVICE_UNAVAILABLE,
+        ErrorType.REQUEST_TIMEOUT,
+    }
+)
+"""Error ids worth another attempt; every other documented id is final."""
+
+_RETRYABLE_WITHOUT_ENVELOPE = frozenset({500, 502, 503, 504})
+
+
+def _class_for(status: int) -> type[APIStatusError]:
+    cls = _CLASS_BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    if 400 <= status < 500:
+        return BadRequestError
+    if 500 <= status < 600:
+        return ServerError
+    return APIStatusError
+
+
+def _retryable(status: int, error_type: str | None) -> bool:
+    if status == 429:
+        return True
+    if error_type is None:
+        return status in _RETRYABLE_WITHOUT_ENVELOPE
+    return status >= 500 and error_type in RETRYABLE_TYPES
+
+
+def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        now = now or _dt.datetime.now(_dt.timezone.utc)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, seconds)
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        return data
+    return None
+
+
+def _text(envelope: dict[str, Any], key: str) -> str | None:
+    value = envelope.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError:
+    """The exception for a non-2xx response; pure, so it is tested on recorded bodies."""
+    envelope = _envelope(body)
+    if envelope is None:
+        error_type = title = detail = instance = None
+    else:
+        error_type = _text(envelope, "type")
+        title = _text(envelope, "title")
+        detail = _text(envelope, "detail")
+        instance = _text(envelope, "instance")
+    request_id = instance or _request_id(headers)
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    parts = [f"{status}"]
+    if error_type:
+        parts.append(error_type)
+    summary = detail or title
+    message = " ".join(parts) + (f": {summary}" if summary else "")
+    if envelope is None and body:
+        preview = body[:120].decode("utf-8", "replace").strip()
+        message += f" (no error envelope; body starts {preview!r})"
+    if request_id:
+        message += f" [request_id={request_id}]"
+    cls = _class_for(status)
+    return cls(
+        message,
+        status=status,
+        headers=headers,
+        body=body[:BODY_PREVIEW_BYTES] if envelope is None else body,
+        type=error_type,
+        title=title,
+        detail=detail,
+        instance=instance,
+        request_id=request_id,
+        retry_after=retry_after,
+        retryable=_retryable(status, error_type),
+    )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The default retry rule: the table in the README, and nothing else."""
+    return isinstance(exc, PostpressError) and getattr(exc, "retryable", False) is True
