@@ -1,6 +1,9 @@
 """postpress_async: the asyncio-first Python SDK for the postpress unified-messaging API."""
 
+from ._batch import ChatResult
+from ._client import AsyncPostpress
 from ._codec import decode_chat
+from ._config import NOT_GIVEN, Limits, NotGiven, RetryPolicy, Timeout
 from ._constants import (
     AccountType,
     AttendeeType,
@@ -43,6 +46,8 @@ from ._models import (
     VideoAttachment,
     VideoMeetingAttachment,
 )
+from ._response import RawResponse
+from ._transport import ResponseTooLargeError
 from ._version import __version__
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AccountType",
+    "AsyncPostpress",
     "Attachment",
     "AttachmentSize",
     "AttendeeType",
@@ -57,6 +63,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Chat",
+    "ChatResult",
     "ChatType",
     "ConfigurationError",
     "ContentType",
@@ -66,19 +73,26 @@ __all__ = [
     "GatewayTimeoutError",
     "ImageAttachment",
     "InternalServerError",
+    "Limits",
     "LinkedInPostAttachment",
     "Message",
     "MessageType",
+    "NOT_GIVEN",
     "NotFoundError",
+    "NotGiven",
     "PermissionDeniedError",
     "PostpressError",
     "QuotedMessage",
     "RateLimitError",
+    "RawResponse",
     "Reaction",
     "ReplyTo",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
+    "RetryPolicy",
     "ServerError",
     "ServiceUnavailableError",
+    "Timeout",
     "UnknownAttachment",
     "VideoAttachment",
     "VideoMeetingAttachment",

@@ -47,6 +47,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "is_retryable",
+    "request_id_from",
     "parse_retry_after",
     "status_error",
 ]
@@ -237,7 +238,8 @@ def _text(envelope: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _request_id(headers: Mapping[str, str]) -> str | None:
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The server's request id, from the first request-id header present."""
     for name in REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
@@ -255,7 +257,7 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APISta
         title = _text(envelope, "title")
         detail = _text(envelope, "detail")
         instance = _text(envelope, "instance")
-    request_id = instance or _request_id(headers)
+    request_id = instance or request_id_from(headers)
     retry_after = parse_retry_after(headers.get("Retry-After"))
     parts = [f"{status}"]
     if error_type:

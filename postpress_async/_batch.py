@@ -1,0 +1,169 @@
+"""``retrieve_many``: a bounded worker pool over a lazily read source of ids.
+
+``concurrency`` workers each take the next id, fetch it, and hand the result to the consumer;
+so never more than ``concurrency`` requests are in flight. Results waiting for the consumer
+(or, with ``ordered=True``, for an earlier id) hold a window slot, and a worker takes no new id
+while the window is full: memory is bounded by the concurrency, never by the input's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from dataclasses import dataclass
+from typing import Final
+
+from ._models import Chat
+
+__all__ = ["ChatResult", "ProgressCallback", "fetch_many"]
+
+ProgressCallback = Callable[[int, int], object]
+"""Called after each result with (results so far, failures so far)."""
+
+_WORKER_DONE: Final = object()
+_WINDOW_PER_WORKER: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """One id's outcome in ``retrieve_many``: exactly one of ``chat`` and ``error`` is None."""
+
+    chat_id: str
+    chat: Chat | None
+    error: Exception | None
+    index: int
+    """Position of the id in the input."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the chat was fetched."""
+        return self.error is None
+
+    def unwrap(self) -> Chat:
+        """The chat, or raise the error this id failed with."""
+        if self.error is not None:
+            raise self.error
+        assert self.chat is not None
+        return self.chat
+
+
+def validate_batch_args(ids: object, concurrency: object, ordered: object) -> None:
+    """Reject misuse before any work starts, naming the argument."""
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("ids must be an iterable of chat ids, not a single str; wrap it: [chat_id]")
+    if not isinstance(ids, (Iterable, AsyncIterable)):
+        raise TypeError(f"ids must be an iterable or async iterable, got {type(ids).__name__}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if not isinstance(ordered, bool):
+        raise TypeError(f"ordered must be a bool, got {type(ordered).__name__}")
+
+
+class _Source:
+    """Hands out (index, id) pairs from a sync or async iterable, one at a time."""
+
+    def __init__(self, ids: Iterable[str] | AsyncIterable[str]) -> None:
+        self._async: AsyncIterator[str] | None = None
+        self._sync: Iterator[str] | None = None
+        if isinstance(ids, AsyncIterable):
+            self._async = ids.__aiter__()
+        else:
+            self._sync = iter(ids)
+        self._lock = asyncio.Lock()
+        self._next_index = 0
+        self.exhausted = False
+        self.error: Exception | None = None
+
+    async def take(self) -> tuple[int, str] | None:
+        if self.exhausted:
+            return None
+        try:
+            if self._sync is not None:
+                chat_id = next(self._sync)
+            else:
+                assert self._async is not None
+                async with self._lock:  # one __anext__ at a time
+                    if self.exhausted:
+                        return None
+                    chat_id = await self._async.__anext__()
+        except (StopIteration, StopAsyncIteration):
+            self.exhausted = True
+            return None
+        except Exception as exc:  # the caller's iterator failed: report it after the drain
+            self.exhausted = True
+            self.error = exc
+            return None
+        index = self._next_index
+        self._next_index += 1
+        return index, chat_id
+
+
+async def fetch_many(
+    fetch: Callable[[str], Awaitable[Chat]],
+    ids: Iterable[str] | AsyncIterable[str],
+    *,
+    concurrency: int,
+    ordered: bool,
+    on_progress: ProgressCallback | None,
+) -> AsyncIterator[ChatResult]:
+    """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order."""
+    source = _Source(ids)
+    window = asyncio.Semaphore(concurrency * _WINDOW_PER_WORKER)
+    results: asyncio.Queue[object] = asyncio.Queue()
+
+    async def worker() -> None:
+        try:
+            while True:
+                await window.acquire()
+                item = await source.take()
+                if item is None:
+                    window.release()
+                    return
+                index, chat_id = item
+                try:
+                    results.put_nowait(ChatResult(chat_id, await fetch(chat_id), None, index))
+                except Exception as exc:  # one id's failure is a result, never a raise
+                    results.put_nowait(ChatResult(chat_id, None, exc, index))
+        finally:
+            results.put_nowait(_WORKER_DONE)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    done = failed = running = 0
+    waiting: dict[int, ChatResult] = {}
+    expected = 0
+    try:
+        running = len(workers)
+        while running:
+            item = await results.get()
+            if item is _WORKER_DONE:
+                running -= 1
+                continue
+            assert isinstance(item, ChatResult)
+            if ordered:
+                waiting[item.index] = item
+                ready = []
+                while expected in waiting:
+                    ready.append(waiting.pop(expected))
+                    expected += 1
+            else:
+                ready = [item]
+            for result in ready:
+                done += 1
+                failed += result.error is not None
+                if on_progress is not None:
+                    on_progress(done, failed)
+                window.release()
+                yield result
+        if source.error is not None:
+            raise source.error
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)

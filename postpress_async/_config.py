@@ -1,0 +1,260 @@
+"""Client settings as small value objects, their defaults, and the environment look-ups."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._errors import ConfigurationError, is_retryable
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "ClientConfig",
+    "Limits",
+    "NotGiven",
+    "RetryPolicy",
+    "Timeout",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.postpress.ai/api/v1"
+API_KEY_ENV: Final = "POSTPRESS_API_KEY"
+BASE_URL_ENV: Final = "POSTPRESS_BASE_URL"
+DEFAULT_MAX_RETRIES: Final = 2
+DEFAULT_MAX_RESPONSE_SIZE: Final = 16 * 1024 * 1024
+USER_AGENT: Final = (
+    f"postpress-async/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    f" aiohttp/{aiohttp.__version__}"
+)
+
+
+class NotGiven(enum.Enum):
+    """Sentinel type for "argument not given", distinct from None."""
+
+    NOT_GIVEN = enum.auto()
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+
+
+def _seconds(name: str, value: float | None, *, allow_none: bool) -> None:
+    if value is None:
+        if not allow_none:
+            raise ConfigurationError(f"{name} must be a number of seconds, not None")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Time limits in seconds: per attempt (``attempt``, ``connect``, ``read``) and overall.
+
+    ``deadline`` bounds a whole call, retries and their waits included; ``read`` bounds the
+    wait for each chunk of the response; ``None`` turns a part off (``attempt`` excepted).
+    """
+
+    attempt: float = 30.0
+    connect: float | None = 10.0
+    read: float | None = None
+    deadline: float | None = 120.0
+
+    def __post_init__(self) -> None:
+        _seconds("Timeout.attempt", self.attempt, allow_none=False)
+        _seconds("Timeout.connect", self.connect, allow_none=True)
+        _seconds("Timeout.read", self.read, allow_none=True)
+        _seconds("Timeout.deadline", self.deadline, allow_none=True)
+
+    @classmethod
+    def coerce(cls, value: float | Timeout) -> Timeout:
+        """A ``Timeout`` from a ``Timeout`` or a number of seconds for each attempt."""
+        if isinstance(value, Timeout):
+            return value
+        _seconds("timeout", value, allow_none=False)
+        return cls(attempt=float(value), connect=min(10.0, float(value)))
+
+    def aiohttp(self, budget: float | None = None) -> aiohttp.ClientTimeout:
+        """The per-attempt aiohttp timeout, shortened to ``budget`` seconds if given."""
+        total = self.attempt if self.deadline is None else min(self.attempt, self.deadline)
+        if budget is not None:
+            total = min(total, budget)
+        return aiohttp.ClientTimeout(total=total, connect=self.connect, sock_read=self.read)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Connection pool settings of the client's own aiohttp connector."""
+
+    max_connections: int = 100
+    max_connections_per_host: int = 0
+    """0 means no limit per host beyond ``max_connections``."""
+    dns_cache_ttl: int | None = 10
+    keepalive_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "max_connections_per_host"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"Limits.{name} must be an int >= 0, got {value!r}")
+        ttl = self.dns_cache_ttl
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
+            raise ConfigurationError(f"Limits.dns_cache_ttl must be an int >= 0, got {ttl!r}")
+        _seconds("Limits.keepalive_timeout", self.keepalive_timeout, allow_none=False)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures are retried and how long to wait; composed into tenacity.
+
+    Waits are capped exponential backoff with full jitter (``backoff_initial * 2**n``,
+    at most ``backoff_max``); a ``Retry-After`` from the server replaces the backoff, up to
+    ``retry_after_max``. ``retry_if`` decides; the default is the README's retry table.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_max: float = 60.0
+    retry_if: Callable[[BaseException], bool] = is_retryable
+    sleep: Sleep | None = field(default=None, compare=False)
+    """Injectable for tests; defaults to ``asyncio.sleep``."""
+
+    def __post_init__(self) -> None:
+        retries = self.max_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigurationError(f"max_retries must be an int >= 0, got {retries!r}")
+        _seconds("RetryPolicy.backoff_initial", self.backoff_initial, allow_none=False)
+        _seconds("RetryPolicy.backoff_max", self.backoff_max, allow_none=False)
+        _seconds("RetryPolicy.retry_after_max", self.retry_after_max, allow_none=False)
+        if not callable(self.retry_if):
+            raise ConfigurationError("RetryPolicy.retry_if must be callable")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything a client was configured with, validated once at construction."""
+
+    api_key: str = field(repr=False)
+    base_url: str
+    timeout: Timeout
+    retry: RetryPolicy
+    limits: Limits
+    default_headers: Mapping[str, str]
+    max_response_size: int
+    max_redirects: int
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of ``base_url``: the only place the key is sent."""
+        return _origin(self.base_url)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float | Timeout,
+        max_retries: int | NotGiven,
+        retry: RetryPolicy | None,
+        limits: Limits | None,
+        default_headers: Mapping[str, str] | None,
+        max_response_size: int,
+        max_redirects: int,
+    ) -> ClientConfig:
+        """Validate the constructor's arguments, filling gaps from the environment."""
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if key is None or key == "":
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set the environment variable "
+                f"{API_KEY_ENV} (the key is on your postpress dashboard)"
+            )
+        if not isinstance(key, str):
+            raise ConfigurationError(f"api_key must be a str, got {type(key).__name__}")
+        if any(ch in key for ch in "\r\n\x00") or key != key.strip():
+            raise ConfigurationError("api_key contains whitespace or control characters")
+
+        url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        if not isinstance(url, str):
+            raise ConfigurationError(f"base_url must be a str, got {type(url).__name__}")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"base_url must be an absolute http(s) URL like {DEFAULT_BASE_URL!r}, got {url!r}"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ConfigurationError(
+                "base_url must not carry a query, a fragment or credentials: "
+                f"{parts.scheme}://{parts.hostname}..."
+            )
+
+        policy = retry if retry is not None else RetryPolicy()
+        if not isinstance(policy, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
+        if not isinstance(max_retries, NotGiven):
+            policy = dataclasses.replace(policy, max_retries=max_retries)
+        if not isinstance(timeout, (Timeout, int, float)) or isinstance(timeout, bool):
+            raise ConfigurationError(
+                f"timeout must be seconds or a pp.Timeout, got {type(timeout).__name__}"
+            )
+        if limits is not None and not isinstance(limits, Limits):
+            raise ConfigurationError(f"limits must be a pp.Limits, got {type(limits).__name__}")
+        headers = dict(default_headers or {})
+        for name, value in headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ConfigurationError("default_headers must map str to str")
+            if any(ch in name + value for ch in "\r\n\x00"):
+                raise ConfigurationError(f"default header {name!r} contains a line break")
+            if name.lower() == "x-api-key":
+                raise ConfigurationError("pass the key as api_key, not in default_headers")
+        for name, number in (
+            ("max_response_size", max_response_size),
+            ("max_redirects", max_redirects),
+        ):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                raise ConfigurationError(f"{name} must be an int >= 0, got {number!r}")
+        return cls(
+            api_key=key,
+            base_url=url.rstrip("/"),
+            timeout=Timeout.coerce(timeout),
+            retry=policy,
+            limits=limits or Limits(),
+            default_headers=headers,
+            max_response_size=max_response_size,
+            max_redirects=max_redirects,
+        )
+
+    def request_headers(self) -> dict[str, str]:
+        """The constant headers of every request, built once per client."""
+        return {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **self.default_headers,
+            "X-API-KEY": self.api_key,
+        }

@@ -1,0 +1,123 @@
+"""Retries, composed from tenacity pieces, entered only after a first attempt has failed.
+
+The first attempt runs bare: a successful call never pays for tenacity. When it fails with a
+retryable error, tenacity takes over with that failure as its attempt 1, so backoff, the
+attempt count and ``Retry-After`` are computed exactly as if tenacity had made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from ._config import RetryPolicy, Timeout
+from ._errors import PostpressError
+from ._logging import logger
+
+__all__ = ["call_with_retries"]
+
+
+T = TypeVar("T")
+Attempt = Callable[[float | None], Awaitable[T]]
+"""One attempt; its argument is the seconds left before the overall deadline (None: no limit)."""
+
+
+class stop_at_deadline(stop_base):
+    """Stop when the next wait would end at or after the deadline."""
+
+    def __init__(self, deadline_at: float) -> None:
+        self.deadline_at = deadline_at
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return time.monotonic() + upcoming >= self.deadline_at
+
+
+class wait_retry_after(wait_base):
+    """Wait what the server's ``Retry-After`` asked (up to ``cap``), else the fallback."""
+
+    def __init__(self, fallback: wait_base, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, (int, float)):
+            return min(float(retry_after), self.cap)
+        return self.fallback(retry_state)
+
+
+def _log_retry(retry_state: RetryCallState) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    outcome = retry_state.outcome
+    error = outcome.exception() if outcome is not None else None
+    logger.info(
+        "retrying in %.2fs after attempt %d: %s: %s",
+        retry_state.upcoming_sleep,
+        retry_state.attempt_number,
+        type(error).__name__,
+        error,
+    )
+
+
+def build_retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetrying:
+    """The tenacity controller for one call under ``policy``."""
+    stop: stop_base = stop_after_attempt(policy.max_retries + 1)
+    if deadline_at is not None:
+        stop = stop | stop_at_deadline(deadline_at)
+    return AsyncRetrying(
+        stop=stop,
+        wait=wait_retry_after(
+            wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max),
+            cap=policy.retry_after_max,
+        ),
+        retry=retry_if_exception(policy.retry_if),
+        sleep=policy.sleep or asyncio.sleep,
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+
+
+async def call_with_retries(attempt: Attempt[T], policy: RetryPolicy, timeout: Timeout) -> T:
+    """Run ``attempt`` once; on a retryable failure, hand over to tenacity."""
+    started = time.monotonic()
+    try:
+        return await attempt(None)
+    except Exception as exc:
+        if policy.max_retries == 0 or not policy.retry_if(exc):
+            raise
+        first_failure: Exception | None = exc
+
+    deadline_at = None if timeout.deadline is None else started + timeout.deadline
+    attempts = 1
+
+    async def next_attempt() -> T:
+        nonlocal first_failure, attempts
+        if first_failure is not None:  # tenacity's attempt 1 is the one already made
+            failure, first_failure = first_failure, None
+            raise failure
+        attempts += 1
+        budget = None if deadline_at is None else max(0.001, deadline_at - time.monotonic())
+        return await attempt(budget)
+
+    try:
+        return await build_retrying(policy, deadline_at)(next_attempt)
+    except PostpressError as exc:
+        exc.attempts = attempts
+        raise

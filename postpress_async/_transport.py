@@ -1,0 +1,216 @@
+"""The aiohttp transport: owns the session, sends one GET, follows safe redirects.
+
+This is the only module that touches aiohttp's request API, and the one place its
+exceptions become ours. The key is sent only to the origin of ``base_url``: a redirect
+elsewhere is refused, never followed with or without the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+import time
+from typing import NamedTuple
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ._config import ClientConfig
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ResponseDecodeError,
+    status_error,
+)
+from ._logging import logger
+
+__all__ = ["HttpResponse", "ResponseTooLargeError", "Transport", "raise_for_status"]
+
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""An error response is read this far and no further: its envelope is small."""
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_TIMEOUTS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A successful response larger than the client's ``max_response_size``."""
+
+
+class HttpResponse(NamedTuple):
+    """A response as the transport read it."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    url: URL
+
+
+class Transport:
+    """One aiohttp session (the client's own or the caller's) and the request function."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        ssl: _ssl.SSLContext | bool = True,
+    ) -> None:
+        self._config = config
+        self._headers = config.request_headers()
+        self._timeout = config.timeout.aiohttp()
+        self._origin = URL(config.base_url).origin()
+        self._ssl = ssl
+        self._session = session
+        self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose`` was called."""
+        return self._closed
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this postpress client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this postpress client is bound to the event loop it was first used in; "
+                "create one client per event loop (or use pp.Postpress from sync code)"
+            )
+        if self._session is None:
+            limits = self._config.limits
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
+                ttl_dns_cache=limits.dns_cache_ttl,
+                use_dns_cache=limits.dns_cache_ttl is not None,
+                keepalive_timeout=limits.keepalive_timeout,
+                ssl=self._ssl,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    async def get(self, url: URL, *, budget: float | None = None) -> HttpResponse:
+        """GET ``url`` once (following same-origin redirects) and read the body.
+
+        ``budget`` shortens this attempt's total timeout to what the overall deadline leaves.
+        """
+        session = self._session
+        if session is None or self._closed or self._loop is not asyncio.get_running_loop():
+            session = self._open()
+        timeout = self._timeout if budget is None else self._config.timeout.aiohttp(budget)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        hops = 0
+        while True:
+            try:
+                async with session.get(
+                    url,
+                    headers=self._headers,
+                    allow_redirects=False,
+                    timeout=timeout,
+                    ssl=self._ssl,
+                ) as resp:
+                    status = resp.status
+                    if status in _REDIRECTS and "Location" in resp.headers:
+                        url = self._redirect_target(url, status, resp.headers, hops)
+                        hops += 1
+                        continue
+                    body = await self._read(resp)
+                    if debug:
+                        elapsed = (time.perf_counter() - started) * 1000
+                        logger.debug("GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed)
+                    return HttpResponse(status, resp.headers, body, url)
+            except _TIMEOUTS as exc:
+                raise APITimeoutError(f"GET {url.raw_path} timed out ({_describe(exc)})") from exc
+            except aiohttp.ClientResponseError as exc:
+                # Its repr carries the request headers (and so the key): keep only the text.
+                raise APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}") from None
+            except (aiohttp.ClientError, OSError) as exc:
+                raise APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}") from exc
+
+    def _redirect_target(
+        self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int
+    ) -> URL:
+        if hops >= self._config.max_redirects:
+            raise APIStatusError(
+                f"{status} redirect not followed: more than max_redirects="
+                f"{self._config.max_redirects} redirects",
+                status=status,
+                headers=headers,
+                body=b"",
+            )
+        location = headers["Location"]
+        try:
+            target = url.join(URL(location))
+        except ValueError:
+            target = None
+        if target is None or target.origin() != self._origin:
+            shown = f"{target.scheme}://{target.host}" if target is not None else repr(location)
+            raise APIStatusError(
+                f"{status} redirect to another origin ({shown}) refused: the API key is sent "
+                f"only to {self._origin}",
+                status=status,
+                headers=headers,
+                body=b"",
+            )
+        logger.debug("GET %s -> %d, following same-origin redirect", url.raw_path, status)
+        return target
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        status = resp.status
+        limit = self._config.max_response_size if status < 300 else ERROR_BODY_LIMIT
+        length = resp.content_length
+        if length is not None and length <= limit:
+            return await resp.read()
+        if length is not None and status < 300:
+            raise _too_large(length, limit)
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                if status >= 300:  # an error page: its first bytes are all we keep
+                    return bytes(body[:limit])
+                raise _too_large(None, limit)
+        return bytes(body)
+
+
+def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
+    size = f"{length} bytes" if length is not None else "more than that"
+    return ResponseTooLargeError(
+        f"response body is larger than max_response_size={limit} bytes ({size}); "
+        "raise max_response_size if this is expected"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def raise_for_status(response: HttpResponse) -> HttpResponse:
+    """Return a 2xx response; raise the mapped ``APIStatusError`` for any other."""
+    if 200 <= response.status < 300:
+        return response
+    raise status_error(response.status, response.headers, response.content)
