@@ -47,6 +47,7 @@ from ._models import (
     VideoMeetingAttachment,
 )
 from ._response import RawResponse
+from ._sync import Postpress
 from ._transport import ResponseTooLargeError
 from ._version import __version__
 
@@ -81,6 +82,7 @@ __all__ = [
     "NotFoundError",
     "NotGiven",
     "PermissionDeniedError",
+    "Postpress",
     "PostpressError",
     "QuotedMessage",
     "RateLimitError",
