@@ -3,7 +3,7 @@
 from ._batch import ChatResult
 from ._client import AsyncPostpress
 from ._codec import decode_chat
-from ._config import NOT_GIVEN, Limits, NotGiven, RetryPolicy, Timeout
+from ._config import NOT_GIVEN, InsecureTransportWarning, Limits, NotGiven, RetryPolicy, Timeout
 from ._constants import (
     AccountType,
     AttendeeType,
@@ -73,6 +73,7 @@ __all__ = [
     "Folder",
     "GatewayTimeoutError",
     "ImageAttachment",
+    "InsecureTransportWarning",
     "InternalServerError",
     "Limits",
     "LinkedInPostAttachment",

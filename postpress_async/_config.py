@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import math
 import os
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -21,6 +23,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "NOT_GIVEN",
     "ClientConfig",
+    "InsecureTransportWarning",
     "Limits",
     "NotGiven",
     "RetryPolicy",
@@ -36,6 +39,19 @@ USER_AGENT: Final = (
     f"postpress-async/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
     f" aiohttp/{aiohttp.__version__}"
 )
+
+
+class InsecureTransportWarning(UserWarning):
+    """The API key would travel in clear text: ``base_url`` is http:// to a non-loopback host."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class NotGiven(enum.Enum):
@@ -212,6 +228,14 @@ class ClientConfig:
             raise ConfigurationError(
                 "base_url must not carry a query, a fragment or credentials: "
                 f"{parts.scheme}://{parts.hostname}..."
+            )
+
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            warnings.warn(
+                f"base_url {parts.scheme}://{parts.hostname} is plain http: the API key would be "
+                "sent unencrypted; use https (loopback hosts are exempt)",
+                InsecureTransportWarning,
+                stacklevel=3,
             )
 
         policy = retry if retry is not None else RetryPolicy()
