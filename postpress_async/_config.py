@@ -15,6 +15,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from ._errors import ConfigurationError, is_retryable
 from ._version import __version__
@@ -219,7 +220,16 @@ class ClientConfig:
         url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         if not isinstance(url, str):
             raise ConfigurationError(f"base_url must be a str, got {type(url).__name__}")
-        parts = urlsplit(url)
+        if any(ch.isspace() or not ch.isprintable() for ch in url):
+            raise ConfigurationError(
+                f"base_url must not contain whitespace or control characters, got {url!r}"
+            )
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - validates the port
+            URL(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"base_url is not a valid URL ({exc}): {url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
                 f"base_url must be an absolute http(s) URL like {DEFAULT_BASE_URL!r}, got {url!r}"

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import email.utils
+import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -55,7 +57,17 @@ __all__ = [
 BODY_PREVIEW_BYTES = 2048
 """How much of a body an error keeps: enough to read a proxy's page, bounded in memory."""
 
+MESSAGE_TEXT_LIMIT = 500
+"""An exception message quotes at most this much of the server's text."""
+
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")
+
+
+def _rebuild(cls: type[PostpressError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class PostpressError(Exception):
@@ -63,6 +75,10 @@ class PostpressError(Exception):
 
     attempts: int = 1
     """How many attempts were made before this error was raised (retries + 1)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors defeat Exception's default pickling; rebuild from state.
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class ConfigurationError(PostpressError):
@@ -202,14 +218,17 @@ def _retryable(status: int, error_type: str | None) -> bool:
     return status >= 500 and error_type in RETRYABLE_TYPES
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP date), or None."""
     if not value:
         return None
     value = value.strip()
-    try:
+    if _DELAY_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -221,6 +240,18 @@ def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> 
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
     return max(0.0, seconds)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
+def _shorten(text: str, limit: int = MESSAGE_TEXT_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _envelope(body: bytes) -> dict[str, Any] | None:
@@ -262,7 +293,9 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APISta
     parts = [f"{status}"]
     if error_type:
         parts.append(error_type)
-    summary = detail or title
+    else:
+        parts.append(_reason(status))
+    summary = _shorten(detail or title or "")
     message = " ".join(parts) + (f": {summary}" if summary else "")
     if envelope is None and body:
         preview = body[:120].decode("utf-8", "replace").strip()

@@ -24,15 +24,15 @@ def configure_from_env() -> None:
     global _configured
     if _configured:
         return
-    _configured = True
     value = os.environ.get(LOG_ENV, "").strip().lower()
-    if not value:
-        return
     level = _LEVELS.get(value)
-    if level is None:
+    if value and level is None:  # checked again by every client until it is fixed
         from ._errors import ConfigurationError
 
         raise ConfigurationError(f"{LOG_ENV} must be 'debug' or 'info', got {value!r}")
+    _configured = True
+    if level is None:
+        return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger.addHandler(handler)

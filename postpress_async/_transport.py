@@ -124,11 +124,13 @@ class Transport:
         started = time.perf_counter() if debug else 0.0
         hops = 0
         while True:
+            failure: APIConnectionError | None = None
             try:
                 async with session.get(
                     url,
                     headers=self._headers,
                     allow_redirects=False,
+                    raise_for_status=False,
                     timeout=timeout,
                     ssl=self._ssl,
                 ) as resp:
@@ -145,10 +147,12 @@ class Transport:
             except _TIMEOUTS as exc:
                 raise APITimeoutError(f"GET {url.raw_path} timed out ({_describe(exc)})") from exc
             except aiohttp.ClientResponseError as exc:
-                # Its repr carries the request headers (and so the key): keep only the text.
-                raise APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}") from None
+                # Its repr carries the request headers, and so the key: keep only its text, and
+                # raise outside this block so that it is not even the implicit __context__.
+                failure = APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}")
             except (aiohttp.ClientError, OSError) as exc:
                 raise APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}") from exc
+            raise failure
 
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int
@@ -182,10 +186,13 @@ class Transport:
         status = resp.status
         limit = self._config.max_response_size if status < 300 else ERROR_BODY_LIMIT
         length = resp.content_length
-        if length is not None and length <= limit:
-            return await resp.read()
-        if length is not None and status < 300:
-            raise _too_large(length, limit)
+        # Content-Length counts the bytes on the wire; a compressed body is measured as read.
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if length is not None and not encoded:
+            if length <= limit:
+                return await resp.read()
+            if status < 300:
+                raise _too_large(length, limit)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(64 * 1024):
             body += chunk
@@ -205,7 +212,7 @@ def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
