@@ -9,7 +9,9 @@ while the window is full: memory is bounded by the concurrency, never by the inp
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -22,7 +24,14 @@ from typing import Final
 
 from ._models import Chat
 
-__all__ = ["ChatResult", "ProgressCallback", "fetch_many"]
+__all__ = [
+    "ChatResult",
+    "IdFeed",
+    "ProgressCallback",
+    "feed_ahead",
+    "fetch_many",
+    "validate_batch_args",
+]
 
 ProgressCallback = Callable[[int, int], object]
 """Called after each result with (results so far, failures so far)."""
@@ -64,6 +73,48 @@ def validate_batch_args(ids: object, concurrency: object, ordered: object) -> No
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     if not isinstance(ordered, bool):
         raise TypeError(f"ordered must be a bool, got {type(ordered).__name__}")
+
+
+def feed_ahead(concurrency: int) -> int:
+    """How many ids a fed pool should hold beyond those in flight: enough never to starve."""
+    return concurrency * (_WINDOW_PER_WORKER + 1)
+
+
+class IdFeed:
+    """An async iterator of ids that another thread fills: the blocking client's source.
+
+    The blocking ``retrieve_many`` reads the caller's iterator in the caller's thread (a
+    database cursor may only be read there, and a slow source must not stall the loop) and
+    hands the ids over here, a few ahead of the pool.
+    """
+
+    def __init__(self) -> None:
+        self._ids: collections.deque[str] = collections.deque()
+        self._end: BaseException | bool = False
+        self._ready: asyncio.Event | None = None
+
+    def put_many(self, ids: list[str], end: BaseException | bool) -> None:
+        """Add ids (in the loop); ``end`` is True at the end, or the source's exception."""
+        self._ids.extend(ids)
+        if end is not False:
+            self._end = end
+        if self._ready is not None:
+            self._ready.set()
+
+    def __aiter__(self) -> IdFeed:
+        return self
+
+    async def __anext__(self) -> str:
+        while not self._ids:
+            if self._end is True:
+                raise StopAsyncIteration
+            if isinstance(self._end, BaseException):
+                raise self._end
+            if self._ready is None:
+                self._ready = asyncio.Event()
+            self._ready.clear()
+            await self._ready.wait()
+        return self._ids.popleft()
 
 
 class _Source:
@@ -112,7 +163,7 @@ async def fetch_many(
     concurrency: int,
     ordered: bool,
     on_progress: ProgressCallback | None,
-) -> AsyncIterator[ChatResult]:
+) -> AsyncGenerator[ChatResult, None]:
     """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order."""
     source = _Source(ids)
     window = asyncio.Semaphore(concurrency * _WINDOW_PER_WORKER)

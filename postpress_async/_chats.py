@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -76,7 +76,7 @@ class AsyncChats:
         concurrency: int = 32,
         ordered: bool = False,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[ChatResult]:
+    ) -> AsyncGenerator[ChatResult, None]:
         """Retrieve many chats, at most ``concurrency`` at a time; one result per id.
 
         ``ids`` is read lazily. Results come in completion order, or input order if

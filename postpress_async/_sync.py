@@ -13,16 +13,16 @@ import functools
 import os
 import ssl as _ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._batch import ChatResult, ProgressCallback
+from ._batch import ChatResult, IdFeed, ProgressCallback, feed_ahead, validate_batch_args
 from ._client import AsyncPostpress
 from ._config import (
     DEFAULT_MAX_RESPONSE_SIZE,
@@ -41,6 +41,8 @@ T = TypeVar("T")
 
 CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``close()`` and interpreter exit wait for connections to close."""
+CANCEL_GRACE: Final = 2.0
+"""Seconds an interrupted call waits for its cancelled task to unwind."""
 
 
 class _LoopThread:
@@ -69,11 +71,27 @@ class _LoopThread:
         _LIVE.add(self)
 
     def call(self, func: Callable[[], Awaitable[T]]) -> T:
-        future = self.portal.start_task_soon(func)
+        """Run ``func()`` in the loop and wait; an interrupt cancels it and waits it out."""
+        finished = threading.Event()
+
+        async def run() -> T:
+            try:
+                return await func()
+            finally:
+                finished.set()
+
+        future = self.portal.start_task_soon(run)
         try:
             return future.result()
+        except CancelledError:
+            if self._stopped:
+                raise RuntimeError("this Postpress client was closed during the call") from None
+            raise
         except BaseException:
-            future.cancel()  # KeyboardInterrupt and friends: cancel the request in flight
+            # KeyboardInterrupt and friends: cancel the call in flight, and give it a moment
+            # to unwind so that the next call does not find it still running.
+            if future.cancel():
+                finished.wait(CANCEL_GRACE)
             raise
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
@@ -234,30 +252,57 @@ class Chats:
     ) -> Iterator[ChatResult]:
         """Retrieve many chats concurrently; one ``ChatResult`` per id, as they complete.
 
-        ``on_progress`` runs in the client's loop thread: keep it quick.
+        ``ids`` is read in the calling thread, as results are taken. ``on_progress`` runs in
+        the client's loop thread: keep it quick.
         """
+        validate_batch_args(ids, concurrency, ordered)
         runner = self._client._runner()
+        feed = IdFeed()
         results = runner.client.chats.retrieve_many(
-            ids,
+            feed,
             account_id=account_id,
             concurrency=concurrency,
             ordered=ordered,
             on_progress=on_progress,
         )
-        return _iterate(runner, results)
+        return _iterate(runner, iter(ids), feed, results, ahead=feed_ahead(concurrency))
 
 
-def _iterate(runner: _LoopThread, results: Any) -> Iterator[ChatResult]:
-    async def next_result() -> ChatResult:
-        result: ChatResult = await results.__anext__()
-        return result
+def _iterate(
+    runner: _LoopThread,
+    ids: Iterator[str],
+    feed: IdFeed,
+    results: AsyncGenerator[ChatResult, None],
+    *,
+    ahead: int,
+) -> Iterator[ChatResult]:
+    """Hand ids to the pool from this thread, a few ahead, and take results one by one."""
+    outstanding = 0  # ids handed over whose result has not come back
+    exhausted = False
+
+    async def step(batch: list[str], end: BaseException | bool) -> ChatResult:
+        feed.put_many(batch, end)
+        return await results.__anext__()
 
     try:
         while True:
+            batch: list[str] = []
+            end: BaseException | bool = False
+            while not exhausted and outstanding + len(batch) < ahead:
+                try:
+                    batch.append(next(ids))
+                except StopIteration:
+                    exhausted = end = True
+                except Exception as exc:  # the caller's iterator failed: the pool reports it
+                    exhausted = True
+                    end = exc
+            outstanding += len(batch)
             try:
-                yield runner.call(next_result)
+                result = runner.call(functools.partial(step, batch, end))
             except StopAsyncIteration:
                 return
+            outstanding -= 1
+            yield result
     finally:
         if runner.thread.is_alive() and not runner._stopped:
             runner.call(results.aclose)
