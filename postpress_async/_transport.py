@@ -69,6 +69,11 @@ class Transport:
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        # Waiting for a pooled connection must not eat into an attempt's timeout: requests
+        # queue here, outside it, for one of the connector's connections.
+        limits = config.limits
+        pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
+        self._slots = asyncio.Semaphore(min(pool)) if pool and session is None else None
 
     @property
     def closed(self) -> bool:
@@ -120,6 +125,15 @@ class Transport:
         if session is None or self._closed or self._loop is not asyncio.get_running_loop():
             session = self._open()
         timeout = self._timeout if budget is None else self._config.timeout.aiohttp(budget)
+        slots = self._slots
+        if slots is None:
+            return await self._get(session, url, timeout)
+        async with slots:
+            return await self._get(session, url, timeout)
+
+    async def _get(
+        self, session: aiohttp.ClientSession, url: URL, timeout: aiohttp.ClientTimeout
+    ) -> HttpResponse:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         hops = 0
