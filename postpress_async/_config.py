@@ -55,6 +55,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _stacklevel_outside_package() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside this package."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__ or "-"):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    return level
+
+
 class NotGiven(enum.Enum):
     """Sentinel type for "argument not given", distinct from None."""
 
@@ -245,7 +253,7 @@ class ClientConfig:
                 f"base_url {parts.scheme}://{parts.hostname} is plain http: the API key would be "
                 "sent unencrypted; use https (loopback hosts are exempt)",
                 InsecureTransportWarning,
-                stacklevel=3,
+                stacklevel=_stacklevel_outside_package(),
             )
 
         policy = retry if retry is not None else RetryPolicy()
