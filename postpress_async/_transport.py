@@ -181,11 +181,19 @@ class Transport:
             )
         location = headers["Location"]
         try:
-            target = url.join(URL(location))
+            target: URL | None = url.join(URL(location))
+            same_origin = (
+                target is not None
+                and target.absolute
+                and target.host is not None
+                and target.origin() == self._origin
+            )
         except ValueError:
-            target = None
-        if target is None or target.origin() != self._origin:
-            shown = f"{target.scheme}://{target.host}" if target is not None else repr(location)
+            target, same_origin = None, False
+        if target is None or not same_origin:
+            shown = (
+                f"{target.scheme}://{target.host or ''}" if target is not None else repr(location)
+            )
             raise APIStatusError(
                 f"{status} redirect to another origin ({shown}) refused: the API key is sent "
                 f"only to {self._origin}",
