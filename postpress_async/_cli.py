@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -29,6 +31,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES: dict[type[BaseException], int] = {
     errors.ConfigurationError: 3,
@@ -77,7 +80,7 @@ def _client(args: argparse.Namespace) -> AsyncPostpress:
     return AsyncPostpress(
         args.api_key,
         base_url=args.base_url,
-        timeout=Timeout.coerce(args.timeout) if args.timeout else Timeout(),
+        timeout=Timeout.coerce(args.timeout) if args.timeout is not None else Timeout(),
         max_retries=args.max_retries if args.max_retries is not None else NOT_GIVEN,
     )
 
@@ -105,7 +108,16 @@ class _Progress:
         if enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit="chat", file=sys.stderr, dynamic_ncols=True)
+            # A terminal that reports no size (a fresh pty) gets a fixed one, or tqdm draws
+            # nothing at all.
+            try:
+                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+            except OSError:
+                sized = False
+            fixed: dict[str, Any] = {} if sized else {"ncols": 80, "nrows": 24}
+            self._bar = tqdm(
+                total=total, unit="chat", file=sys.stderr, dynamic_ncols=sized, **fixed
+            )
 
     def update(self, failed: int) -> None:
         if self._bar is not None:
@@ -184,6 +196,10 @@ def _open_err(path: str | None) -> Iterator[IO[str]]:
 async def cmd_get_many(args: argparse.Namespace) -> int:
     """``postpress chats get-many``: stream ids in, chats out as JSON lines."""
     show = args.progress if args.progress is not None else sys.stderr.isatty()
+    total = None
+    if show and args.file not in (None, "-") and os.path.isfile(args.file):
+        with open(args.file, encoding="utf-8") as counting:  # a real bar needs the count
+            total = sum(1 for _ in _read_ids(counting))
     source_cm = (
         contextlib.nullcontext(sys.stdin)
         if args.file in (None, "-")
@@ -199,6 +215,7 @@ async def cmd_get_many(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 account_id=args.account_id,
                 progress=show,
+                total=total,
             )
     print(summary(fetched, failures, elapsed), file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
@@ -216,8 +233,19 @@ async def cmd_fake_server(args: argparse.Namespace) -> int:
         print(f"  export {API_KEY_ENV}={api_key}", file=sys.stderr)
         if ids:
             print(f"  e.g. postpress chats get {ids[0]}", file=sys.stderr)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
     return EXIT_OK
+
+
+_DEMO_FAULTS = (
+    "errors/network_down",
+    "errors/provider_error",
+    "errors/request_timeout",
+    "errors/service_unavailable",
+)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
@@ -227,10 +255,16 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     total = args.chats
     async with FakePostpress() as server:
         ids = server.add_chats(total, seed=7)
-        # Weather the storm: retryable faults, some with Retry-After, spread over the batch.
-        for error in ("errors/network_down", "errors/provider_error", "errors/request_timeout"):
-            server.fail(error=error, times=max(1, total // 200))
-        server.fail(error="errors/service_unavailable", times=max(1, total // 500), retry_after=0)
+        # Weather a storm spread over the batch: one id in a hundred meets one or two retryable
+        # faults (some with Retry-After) before its chat; the retry policy sees them through.
+        storm = random.Random(7)
+        for chat_id in ids[1::100]:
+            server.fail(
+                chat_id,
+                error=storm.choice(_DEMO_FAULTS),
+                times=storm.choice((1, 2)),
+                retry_after=0 if storm.random() < 0.3 else None,
+            )
         policy = RetryPolicy(max_retries=5, backoff_initial=0.01, backoff_max=0.2)
         async with AsyncPostpress(server.api_key, base_url=server.base_url, retry=policy) as client:
             print(f"fake postpress at {server.base_url} holding {total} chats\n", file=sys.stderr)
@@ -246,7 +280,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
                     out=sink,
                     err=sys.stderr,
                     concurrency=64,
-                    progress=True,
+                    progress=sys.stderr.isatty(),
                     total=total,
                 )
     print(summary(fetched, failures, elapsed), file=sys.stderr)
@@ -315,6 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, and keep Python's final flush of
+        # stdout from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (errors.PostpressError, ValueError, TypeError, OSError) as exc:
         print(f"error: {describe(exc)}", file=sys.stderr)
         return exit_code_for(exc) if isinstance(exc, errors.PostpressError) else EXIT_USAGE
