@@ -1,0 +1,151 @@
+"""The scripts in ``examples/`` run against ``FakePostpress`` and do what they say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import postpress_async as pp
+from postpress_async.testing import FakePostpress
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+HANG = 60.0
+"""Seconds after which a script counts as hung (a guard, not a timing assertion)."""
+
+
+@pytest.fixture
+def server() -> Iterator[FakePostpress]:
+    with FakePostpress() as fake:
+        yield fake
+
+
+def run_example(
+    name: str,
+    *args: str,
+    server: FakePostpress,
+    stdin: str = "",
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
+    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
+    return subprocess.run(
+        [sys.executable, "-W", "error", str(EXAMPLES / name), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=cwd,
+        timeout=HANG,
+        check=False,
+    )
+
+
+def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Unclosed" not in result.stderr, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_every_example_is_tested() -> None:
+    tested = {"web_handler.py", "batch_export.py", "sync_script.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+# -- web_handler.py ------------------------------------------------------------------------------
+
+
+def test_web_handler_selftest(server: FakePostpress) -> None:
+    chat_id = server.add_chats(3)[1]
+    result = run_example("web_handler.py", "--selftest", chat_id, "chat_missing", server=server)
+    assert result.returncode == 0, result.stderr
+    assert_clean(result)
+    assert f"GET /chat/{chat_id} -> 200" in result.stderr
+    assert "GET /chat/chat_missing -> 404" in result.stderr
+    chat_body, missing_body = (json.loads(line) for line in result.stdout.splitlines())
+    assert chat_body == json.loads(server.chat(chat_id).to_json())
+    assert "lastMessage" in chat_body
+    assert missing_body["error"] == "NotFoundError"
+    assert missing_body["status"] == 404
+    assert missing_body["type"] == "errors/resource_not_found"
+    assert [r.chat_id for r in server.requests] == [chat_id, "chat_missing"]
+
+
+def test_web_handler_selftest_reads_stdin(server: FakePostpress) -> None:
+    chat_id = server.add_chats(1)[0]
+    result = run_example("web_handler.py", "--selftest", server=server, stdin=f"{chat_id}\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == chat_id
+
+
+def test_web_handler_maps_other_errors_to_502(server: FakePostpress) -> None:
+    chat_id = server.add_chats(1)[0]
+    server.fail(chat_id, error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
+    result = run_example("web_handler.py", "--selftest", chat_id, server=server)
+    assert result.returncode == 1
+    assert f"GET /chat/{chat_id} -> 502" in result.stderr
+    assert json.loads(result.stdout)["error"] == "PermissionDeniedError"
+
+
+# -- batch_export.py -----------------------------------------------------------------------------
+
+
+def test_batch_export(server: FakePostpress, tmp_path: Path) -> None:
+    ids = server.add_chats(50)
+    id_file = tmp_path / "ids.txt"
+    lines = ["# export", *ids[:25], "", "chat_missing", *ids[25:]]
+    id_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "chats.jsonl"
+    result = run_example(
+        "batch_export.py", str(id_file), "--output", str(out), "--concurrency", "8", server=server
+    )
+    assert result.returncode == 1, result.stderr
+    assert_clean(result)
+    exported = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert len(exported) == 50
+    assert sorted(c["id"] for c in exported) == sorted(ids)
+    assert all(pp.decode_chat(json.dumps(c)) == server.chat(c["id"]) for c in exported)
+    assert result.stderr.startswith("chat_missing\tNotFoundError")
+    assert f"exported 50 chats to {out}, 1 failed" in result.stdout
+    assert "errors/resource_not_found" in result.stdout
+    assert server.max_in_flight <= 8
+
+
+def test_batch_export_from_stdin(server: FakePostpress, tmp_path: Path) -> None:
+    ids = server.add_chats(10)
+    result = run_example(
+        "batch_export.py", "-", server=server, stdin="\n".join(ids) + "\n", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "chats.jsonl").read_text("utf-8").splitlines()) == 10
+    assert "exported 10 chats to chats.jsonl, 0 failed" in result.stdout
+
+
+# -- sync_script.py ------------------------------------------------------------------------------
+
+
+def test_sync_script(server: FakePostpress) -> None:
+    ids = server.add_chats(4)
+    result = run_example("sync_script.py", *ids, server=server)
+    assert result.returncode == 0, result.stderr
+    assert_clean(result)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    for line, chat_id in zip(lines, ids, strict=True):
+        chat = server.chat(chat_id)
+        assert line == f"{chat_id}\t{chat.account_type}\t{chat.name or '(no name)'}"
+
+
+def test_sync_script_reads_stdin_and_goes_on_after_a_miss(server: FakePostpress) -> None:
+    ids = server.add_chats(2)
+    stdin = f"{ids[0]}\nchat_missing\n{ids[1]}\n"
+    result = run_example("sync_script.py", server=server, stdin=stdin)
+    assert result.returncode == 1
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ids
+    assert result.stderr.strip() == "chat_missing: not found"

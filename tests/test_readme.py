@@ -1,0 +1,192 @@
+"""The README's examples run: every python block, the two commands at the top, the CLI block."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postpress_async import _cli
+from postpress_async.testing import FakePostpress
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text("utf-8")
+CI_RUN = ROOT / ".ci" / "run"
+EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
+HANG = 60.0
+"""Seconds after which a block counts as hung (a guard, not a timing assertion)."""
+
+_FENCE = re.compile(r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+
+
+def blocks(lang: str) -> list[str]:
+    """The bodies of the README's fenced blocks of ``lang``, in order."""
+    return [m["body"] for m in _FENCE.finditer(README) if m["lang"] == lang]
+
+
+PYTHON_BLOCKS = blocks("python")
+SH_BLOCKS = blocks("sh")
+
+
+def block_id(index: int, code: str) -> str:
+    first = next((line for line in code.splitlines() if line.strip()), "")
+    return f"{index}-{first.strip()[:40]}"
+
+
+@pytest.fixture
+def server() -> Iterator[FakePostpress]:
+    """The fake the README's examples talk to: the reference's example chat and a few more."""
+    with FakePostpress() as fake:
+        fake.add_chat(EXAMPLE)
+        fake.add_chats(3)
+        yield fake
+
+
+def test_the_readme_has_examples() -> None:
+    assert len(PYTHON_BLOCKS) >= 5
+    assert len(SH_BLOCKS) >= 3
+
+
+@pytest.mark.parametrize(
+    "code",
+    [pytest.param(code, id=block_id(i, code)) for i, code in enumerate(PYTHON_BLOCKS)],
+)
+def test_python_block_runs(code: str, server: FakePostpress, tmp_path: Path) -> None:
+    script = tmp_path / "block.py"
+    script.write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
+    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=HANG,
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    # Nothing left unclosed, nothing warned about (warnings in __del__ only print).
+    assert "Unclosed" not in result.stderr
+    assert "Warning" not in result.stderr
+
+
+def test_quickstart_fetches_the_example_chat(server: FakePostpress, tmp_path: Path) -> None:
+    quickstart = next(code for code in PYTHON_BLOCKS if "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR" in code)
+    script = tmp_path / "quickstart.py"
+    script.write_text(quickstart, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
+    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=HANG,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert EXAMPLE["name"] in result.stdout
+    assert [r.chat_id for r in server.requests] == ["chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR"]
+
+
+# -- the two commands at the top -----------------------------------------------------------------
+
+
+def ci_command() -> str:
+    """The command line of ``.ci/run`` (after its shebang, comments, ``set`` and ``cd``)."""
+    lines = [
+        line
+        for line in CI_RUN.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_try_it_runs_the_demo() -> None:
+    try_it = SH_BLOCKS[0].strip()
+    assert len(try_it.splitlines()) == 1
+    assert "postpress demo" in try_it
+    words = shlex.split(try_it)
+    assert words[-2:] == [".venv/bin/postpress", "demo"]
+
+
+def test_test_it_is_what_ci_runs() -> None:
+    test_it = SH_BLOCKS[1].strip()
+    assert len(test_it.splitlines()) == 1
+    assert test_it == ci_command()  # byte for byte
+    assert shlex.split(test_it) == shlex.split(ci_command())
+    steps = [step.strip() for step in test_it.split("&&")]
+    assert steps[-1] == ".venv/bin/python -m pytest"
+    assert ".venv/bin/python -m mypy --strict postpress_async" in steps
+
+
+def test_ci_run_is_executable_and_strict() -> None:
+    assert os.access(CI_RUN, os.X_OK)
+    assert "set -euo pipefail" in CI_RUN.read_text("utf-8")
+
+
+# -- the command-line block ----------------------------------------------------------------------
+
+
+def cli_commands() -> list[list[str]]:
+    """The ``postpress ...`` lines of the README's sh blocks, as argv lists."""
+    commands = []
+    for block in SH_BLOCKS:
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "postpress":
+                commands.append(words[1:])
+    return commands
+
+
+CLI_COMMANDS = cli_commands()
+
+
+def test_the_cli_block_shows_every_command() -> None:
+    shown = {tuple(argv[:2]) if argv[0] == "chats" else (argv[0],) for argv in CLI_COMMANDS}
+    assert shown >= {("chats", "get"), ("chats", "get-many"), ("fake-server",), ("demo",)}
+
+
+@pytest.mark.parametrize("argv", CLI_COMMANDS, ids=lambda argv: " ".join(argv))
+def test_cli_block_command_parses(argv: list[str]) -> None:
+    args = _cli.build_parser().parse_args(argv)
+    assert callable(args.run)
+
+
+def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> None:
+    """The block's ``chats get`` and ``get-many`` lines, run against the fake."""
+    (tmp_path / "ids.txt").write_text(
+        "\n".join(["chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR", *server.add_chats(5, seed=1)]) + "\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
+    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
+    ran = 0
+    for argv in CLI_COMMANDS:
+        if argv[0] != "chats":
+            continue  # fake-server serves forever; demo is tested in test_cli.py
+        result = subprocess.run(
+            [sys.executable, "-m", "postpress_async", *argv],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=HANG,
+            check=False,
+        )
+        assert result.returncode == 0, (argv, result.stderr)
+        ran += 1
+    assert ran >= 2
+    assert len((tmp_path / "chats.jsonl").read_text("utf-8").splitlines()) == 6
