@@ -1,12 +1,16 @@
 """Wire JSON in and out: ``decode_chat`` and the encoder, built once.
 
-The fast path is one typed msgspec decode. Only when it fails does the fallback run: it looks
-for attachments of a ``type`` this release does not know, decodes the chat with them set aside,
-and puts an ``UnknownAttachment`` in each place. Every failure becomes ``ResponseDecodeError``.
+The fast path is one typed msgspec decode. Only when it fails does the fallback run: it decodes
+to builtins, looks for what the strict types refuse but this SDK accepts (attachments of a
+``type`` this release does not know, timestamps without a zone), mends those, converts the rest
+with the same types, and puts an ``UnknownAttachment`` in each unknown attachment's place.
+Every failure becomes ``ResponseDecodeError``.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as _dt
 import re
 from typing import Any
 
@@ -61,7 +65,7 @@ def decode_chat(data: bytes | str) -> Chat:
     except Exception as exc:  # any bytes at all: nothing but our own error escapes
         raise _decode_error(exc) from exc
     try:
-        chat = _decode_with_unknown_attachments(data)
+        chat = _decode_leniently(data)
     except Exception as exc:
         raise _decode_error(exc) from exc
     if chat is None:
@@ -69,14 +73,9 @@ def decode_chat(data: bytes | str) -> Chat:
     return chat
 
 
-def _unknown_slots(data: Any) -> list[tuple[list[Any], int, dict[str, Any]]]:
-    """Where the payload holds attachments of an unknown ``type``: (list, index, raw)."""
+def _unknown_slots(message: dict[str, Any]) -> list[tuple[list[Any], int, dict[str, Any]]]:
+    """Where a message holds attachments of an unknown ``type``: (list, index, raw)."""
     slots: list[tuple[list[Any], int, dict[str, Any]]] = []
-    if not isinstance(data, dict):
-        return slots
-    message = data.get("lastMessage")
-    if not isinstance(message, dict):
-        return slots
     lists = [message.get("attachments")]
     quoted = message.get("quoted")
     if isinstance(quoted, dict):
@@ -94,35 +93,76 @@ def _unknown_slots(data: Any) -> list[tuple[list[Any], int, dict[str, Any]]]:
     return slots
 
 
-def _decode_with_unknown_attachments(data: bytes | str) -> Chat | None:
+def _zoned(owner: dict[str, Any], key: str) -> bool:
+    """Read a zone-less ISO timestamp at ``owner[key]`` as UTC; True if one was mended."""
+    value = owner.get(key)
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = msgspec.convert(value, _dt.datetime)
+    except msgspec.ValidationError:
+        return False  # left for the typed conversion to report, with its path
+    if parsed.tzinfo is not None:
+        return False
+    owner[key] = parsed.replace(tzinfo=_dt.timezone.utc)
+    return True
+
+
+def _mend_timestamps(tree: dict[str, Any], message: dict[str, Any] | None) -> bool:
+    mended = _zoned(tree, "timestamp") | _zoned(tree, "muted_until")
+    if message is not None:
+        mended |= _zoned(message, "timestamp")
+        reply_to = message.get("reply_to")
+        if isinstance(reply_to, dict):
+            mended |= _zoned(reply_to, "timestamp")
+        seen_by = message.get("seen_by")
+        if isinstance(seen_by, dict):
+            for attendee in list(seen_by):
+                mended |= _zoned(seen_by, attendee)
+    return mended
+
+
+def _decode_leniently(data: bytes | str) -> Chat | None:
+    """The fallback: None when there is nothing to mend (the strict error stands)."""
     tree = _decode_untyped(data)
-    slots = _unknown_slots(tree)
-    if not slots:
+    if not isinstance(tree, dict):
+        return None
+    message = tree.get("lastMessage")
+    if not isinstance(message, dict):
+        message = None
+    slots = _unknown_slots(message) if message is not None else []
+    mended = _mend_timestamps(tree, message)
+    if not slots and not mended:
         return None
     for items, index, _raw in slots:
         items[index] = _PLACEHOLDER
     chat = msgspec.convert(tree, Chat)
+    if slots:
+        _put_unknown_attachments(chat, [raw for _items, _index, raw in slots])
+    return chat
+
+
+def _put_unknown_attachments(chat: Chat, raws: list[dict[str, Any]]) -> None:
     message = chat.last_message
-    assert message is not None  # _unknown_slots found attachments inside it
+    assert message is not None  # the unknown attachments were found inside it
     decoded = [message.attachments]
     if message.quoted is not None:
         decoded.append(message.quoted.attachments)
-    raws = iter(raw for _items, _index, raw in slots)
+    remaining = iter(raws)
     for attachments in decoded:
         for index, item in enumerate(attachments):
             if item is _PLACEHOLDER:
-                raw = next(raws)
+                raw = next(remaining)
                 raw_id = raw.get("id")
                 attachments[index] = UnknownAttachment(
                     type=raw["type"], id=raw_id if isinstance(raw_id, str) else None, raw=raw
                 )
-    return chat
 
 
 def to_builtins(model: msgspec.Struct) -> Any:
     """A model as JSON-ready builtins under wire names; unknown attachments as they came."""
     if isinstance(model, UnknownAttachment):
-        return model.raw
+        return copy.deepcopy(model.raw)
     out = msgspec.to_builtins(model)
     _restore_unknown(model, out)
     return out
@@ -144,4 +184,4 @@ def _restore_unknown(model: msgspec.Struct, out: Any) -> None:
     if isinstance(model, (Message, QuotedMessage)):
         for index, attachment in enumerate(model.attachments):
             if isinstance(attachment, UnknownAttachment):
-                out["attachments"][index] = attachment.raw
+                out["attachments"][index] = copy.deepcopy(attachment.raw)

@@ -8,7 +8,7 @@ plain ``str``/``int`` so that new values decode unchanged (see ``_constants``).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta, field
@@ -31,18 +31,10 @@ __all__ = [
 ]
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
+Timestamp = Annotated[_dt.datetime, Meta(tz=True)]
+"""A timezone-aware datetime. The wire's ISO strings carry a zone; the codec reads one that
+does not as UTC (off the fast path, so a well-formed payload pays nothing for it)."""
 UTC = _dt.timezone.utc
-
-
-@overload
-def _aware(value: _dt.datetime) -> _dt.datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: _dt.datetime | None) -> _dt.datetime | None:
-    # The reference's timestamps carry a zone; one without is taken as UTC, never left naive.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class _Model(msgspec.Struct, kw_only=True, gc=False):
@@ -186,13 +178,10 @@ class ReplyTo(_Model, kw_only=True):
 
     id: NonEmptyStr
     provider_id: str
-    timestamp: _dt.datetime
+    timestamp: Timestamp
     sender_attendee_id: NonEmptyStr
     sender_id: str
     text: str | None = None
-
-    def __post_init__(self) -> None:
-        self.timestamp = _aware(self.timestamp)
 
 
 class Message(_Model, kw_only=True):
@@ -206,7 +195,7 @@ class Message(_Model, kw_only=True):
     chat_provider_id: str
     sender_id: str
     sender_attendee_id: NonEmptyStr
-    timestamp: _dt.datetime
+    timestamp: Timestamp
     text: str | None = None
     is_sender: int
     attachments: list[_Decoded]
@@ -214,7 +203,7 @@ class Message(_Model, kw_only=True):
     message_id: Annotated[str, Meta(min_length=1)] | None = None
     reactions: list[Reaction]
     seen: int
-    seen_by: dict[str, bool | _dt.datetime]
+    seen_by: dict[str, bool | Timestamp]
     hidden: int
     deleted: int
     edited: int
@@ -234,9 +223,6 @@ class Message(_Model, kw_only=True):
     sender_urn: str | None = None
     reply_to: ReplyTo | None = None
 
-    def __post_init__(self) -> None:
-        self.timestamp = _aware(self.timestamp)
-
 
 class Chat(_Model, kw_only=True):
     """A chat with its most recent message. 0/1 flags are ints and work as booleans."""
@@ -249,10 +235,10 @@ class Chat(_Model, kw_only=True):
     attendee_provider_id: str | None = None
     name: str | None = None
     type: int
-    timestamp: _dt.datetime | None = None
+    timestamp: Timestamp | None = None
     unread_count: int
     archived: int
-    muted_until: int | _dt.datetime | None = None
+    muted_until: int | Timestamp | None = None
     read_only: int
     disabled_features: list[str] | None = field(default=None, name="disabledFeatures")
     subject: str | None = None
@@ -264,11 +250,6 @@ class Chat(_Model, kw_only=True):
     last_message: Message | None = field(default=None, name="lastMessage")
 
     MUTED_INDEFINITELY: ClassVar[int] = -1
-
-    def __post_init__(self) -> None:
-        self.timestamp = _aware(self.timestamp)
-        if isinstance(self.muted_until, _dt.datetime):
-            self.muted_until = _aware(self.muted_until)
 
     @property
     def muted_indefinitely(self) -> bool:
@@ -284,5 +265,7 @@ class Chat(_Model, kw_only=True):
         muted = self.muted_until
         if isinstance(muted, _dt.datetime):
             now = at if at is not None else _dt.datetime.now(UTC)
-            return _aware(now) < muted
+            if now.tzinfo is None:
+                now = now.replace(tzinfo=UTC)
+            return now < muted
         return muted == self.MUTED_INDEFINITELY
