@@ -1,0 +1,211 @@
+"""Run benchmark suites, one process per case, and print (or write) a markdown table.
+
+    python benchmarks/run.py decode                 # run the decode suite, print its table
+    python benchmarks/run.py decode --write         # ...and update its section of README.md
+    python benchmarks/run.py --list                 # the suites and their cases
+
+A suite is a ``bench_<name>.py`` beside this file that defines ``SUITE`` (see ``_harness``);
+dropping one in is all it takes to register it. Every case runs in a fresh interpreter so
+that no library's imports, caches or garbage affect another's. Rounds alternate the order of
+the cases; a case's figure is the median over rounds of each process's median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from _harness import Suite
+
+HERE = Path(__file__).resolve().parent
+README = HERE / "README.md"
+RESULTS = HERE / "results"
+
+
+def discover() -> dict[str, Path]:
+    """Every suite beside this file: ``bench_decode.py`` -> ``"decode"``."""
+    return {path.stem.removeprefix("bench_"): path for path in sorted(HERE.glob("bench_*.py"))}
+
+
+def load(path: Path) -> Suite:
+    suite: Suite = importlib.import_module(path.stem).SUITE
+    return suite
+
+
+def run_case(path: Path, lib: str, repeat: int) -> dict[str, Any]:
+    """One case in its own interpreter; its one JSON line."""
+    proc = subprocess.run(
+        [sys.executable, str(path), "--lib", lib, "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{path.name} --lib {lib} failed:\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_suite(
+    suite: Suite, path: Path, *, rounds: int, repeat: int, libs: list[str]
+) -> dict[str, list[float]]:
+    """Per case, the median seconds per op of each round's process."""
+    medians: dict[str, list[float]] = {lib: [] for lib in libs}
+    for round_ in range(rounds):
+        # Rotate and alternate direction so no case always runs first, last or after another.
+        shift = round_ % len(libs)
+        order = libs[shift:] + libs[:shift]
+        if round_ % 2:
+            order.reverse()
+        for lib in order:
+            result = run_case(path, lib, repeat)
+            medians[lib].append(result["median_s"])
+            print(
+                f"  round {round_ + 1}/{rounds}  {lib:<16} {result['median_s'] * 1e6:10.2f} µs/op",
+                file=sys.stderr,
+            )
+    return medians
+
+
+def ratio(seconds: float, baseline: float) -> str:
+    """How ``seconds`` compares with ``baseline``; two decimals while the factor is under 2."""
+    factor = max(seconds, baseline) / min(seconds, baseline)
+    text = f"{factor:.2f}x" if factor < 2 else f"{factor:.1f}x"
+    if seconds == baseline:
+        return "1.00x"
+    return f"{text} slower" if seconds > baseline else f"{text} faster"
+
+
+def table(suite: Suite, medians: dict[str, list[float]]) -> str:
+    result = {lib: statistics.median(values) for lib, values in medians.items()}
+    base = result.get(suite.baseline)
+    lines = [
+        f"| lib | median µs/op | ops/s | vs. {suite.baseline} |",
+        "|---|---:|---:|---|",
+    ]
+    for lib, seconds in sorted(result.items(), key=lambda item: item[1]):
+        versus = "baseline" if lib == suite.baseline else ratio(seconds, base) if base else "n/a"
+        name = f"**{lib}**" if lib == suite.baseline else lib
+        lines.append(f"| {name} | {seconds * 1e6:,.2f} | {1 / seconds:,.0f} | {versus} |")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
+    return f"{platform.platform()}; {cpu_model()}; {os.cpu_count()} logical cores"
+
+
+def versions(packages: list[str]) -> str:
+    parts = [f"python {platform.python_version()} ({platform.python_implementation()})"]
+    for name in packages:
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def report(
+    suite: Suite, medians: dict[str, list[float]], *, rounds: int, repeat: int, date: str
+) -> str:
+    description = suite.describe()
+    return "\n".join(
+        [
+            f"### {suite.title}",
+            "",
+            *([description, ""] if description else []),
+            table(suite, medians),
+            "",
+            f"- Run: {date}, `python benchmarks/run.py {suite.name} --rounds {rounds} "
+            f"--repeat {repeat}`: each case in its own process per round, timing {repeat} runs "
+            "after a warm-up; the figure is the median over rounds of each process's median.",
+            f"- Machine: {machine()}",
+            f"- Versions: {versions(suite.packages)}",
+        ]
+    )
+
+
+def write_section(name: str, text: str, readme: Path = README) -> None:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``, or append."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{text}\n{end}"
+    current = readme.read_text("utf-8") if readme.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _match: block, current)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + block + "\n"
+    readme.write_text(updated, "utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    suites = discover()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=", ".join(suites))
+    parser.add_argument("--list", action="store_true", help="list suites and cases")
+    parser.add_argument("--rounds", type=int, default=5, help="processes per case (default 5)")
+    parser.add_argument("--repeat", type=int, default=15, help="timed runs per process")
+    parser.add_argument("--lib", action="append", help="only these cases (repeatable)")
+    parser.add_argument("--write", action="store_true", help="update README.md's section")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="no new run: make the table from the last run's benchmarks/results/<suite>.json",
+    )
+    args = parser.parse_args(argv)
+
+    unknown = [name for name in args.suites if name not in suites]
+    if unknown:
+        parser.error(f"no suite {', '.join(unknown)}; there are: {', '.join(suites)}")
+    if args.list or not args.suites:
+        for name, path in suites.items():
+            suite = load(path)
+            print(f"{name}: {', '.join(suite.cases)}  (baseline {suite.baseline})")
+        return
+    for name in args.suites:
+        path = suites[name]
+        suite = load(path)
+        saved = RESULTS / f"{name}.json"
+        if args.from_results:
+            last = json.loads(saved.read_text("utf-8"))
+            rounds, repeat, medians = last["rounds"], last["repeat"], last["medians"]
+            date = last["date"]
+        else:
+            rounds, repeat = args.rounds, args.repeat
+            date = dt.date.today().isoformat()
+            libs = [lib for lib in suite.cases if not args.lib or lib in args.lib]
+            print(f"{suite.title}: {len(libs)} cases x {rounds} rounds", file=sys.stderr)
+            medians = run_suite(suite, path, rounds=rounds, repeat=repeat, libs=libs)
+            RESULTS.mkdir(exist_ok=True)
+            last = {"date": date, "rounds": rounds, "repeat": repeat, "medians": medians}
+            saved.write_text(json.dumps(last, indent=1) + "\n", "utf-8")
+        text = report(suite, medians, rounds=rounds, repeat=repeat, date=date)
+        print(text)
+        if args.write:
+            write_section(name, text)
+            print(f"updated {README.relative_to(HERE.parent)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
