@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
+from support import CLASS_BY_STATUS, RETRYABLE_IDS
 
 import postpress_async as pp
 from postpress_async._errors import (
@@ -22,27 +23,6 @@ from postpress_async._errors import (
 
 ERRORS_DIR = Path(__file__).parent / "data" / "errors"
 
-CLASS_BY_STATUS: dict[int, type[pp.APIStatusError]] = {
-    401: pp.AuthenticationError,
-    403: pp.PermissionDeniedError,
-    404: pp.NotFoundError,
-    500: pp.InternalServerError,
-    503: pp.ServiceUnavailableError,
-    504: pp.GatewayTimeoutError,
-}
-
-# API.md's retry table, written out by hand rather than imported, so the test can disagree.
-RETRYABLE_IDS = frozenset(
-    {
-        "errors/unexpected_error",
-        "errors/provider_error",
-        "errors/no_client_session",
-        "errors/no_channel",
-        "errors/network_down",
-        "errors/service_unavailable",
-        "errors/request_timeout",
-    }
-)
 
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"

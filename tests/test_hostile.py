@@ -40,6 +40,7 @@ from faultlib import (
 )
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support import Sleeps
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -87,16 +88,6 @@ def must_be_refused(value: str) -> bool:
     return value == "" or has_surrogate(value)
 
 
-class Waits:
-    """A retry ``sleep`` that records the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[FakePostpress]:
     async with FakePostpress(api_key=KEY) as fake:
@@ -105,12 +96,12 @@ async def server() -> AsyncIterator[FakePostpress]:
 
 
 @pytest.fixture
-def waits() -> Waits:
-    return Waits()
+def waits() -> Sleeps:
+    return Sleeps()
 
 
 @pytest.fixture
-async def client(server: FakePostpress, waits: Waits) -> AsyncIterator[pp.AsyncPostpress]:
+async def client(server: FakePostpress, waits: Sleeps) -> AsyncIterator[pp.AsyncPostpress]:
     policy = pp.RetryPolicy(max_retries=1, retry_after_max=5.0, sleep=waits)
     timeout = pp.Timeout(attempt=2.0, connect=2.0, deadline=5.0)
     async with pp.AsyncPostpress(
@@ -413,7 +404,7 @@ async def test_any_json_near_a_chat_is_a_chat_or_a_decode_error(
 @example(status=429, body=b'{"type": 5}')
 @example(status=503, body=b'{"type": "errors/no_channel", "title": null, "status": "x"}')
 async def test_any_status_and_body_is_a_postpress_error(
-    server: FakePostpress, client: pp.AsyncPostpress, waits: Waits, status: int, body: bytes
+    server: FakePostpress, client: pp.AsyncPostpress, waits: Sleeps, status: int, body: bytes
 ) -> None:
     server.add_raw("chat_status", body, status=status)
     error = await outcome(client, "chat_status")
@@ -423,7 +414,7 @@ async def test_any_status_and_body_is_a_postpress_error(
         assert isinstance(error, pp.APIStatusError)
         assert error.status == status
         assert len(error.body) <= 64 * 1024
-    assert all(0 <= wait <= 5.0 for wait in waits.seconds)
+    assert all(0 <= wait <= 5.0 for wait in waits.waits)
 
 
 async def test_a_huge_proxy_page_is_kept_only_in_part(
@@ -483,7 +474,7 @@ encodings = st.one_of(
 async def test_any_header_values_end_in_a_chat_or_a_postpress_error(
     server: FakePostpress,
     client: pp.AsyncPostpress,
-    waits: Waits,
+    waits: Sleeps,
     status: int,
     retry_after: str,
     content_type: str,
@@ -491,7 +482,7 @@ async def test_any_header_values_end_in_a_chat_or_a_postpress_error(
     request_id: str,
     body: bytes,
 ) -> None:
-    waits.seconds.clear()
+    waits.waits.clear()
     server.reset()
     headers = {"Retry-After": retry_after, "Content-Encoding": encoding, "X-Request-Id": request_id}
     server.fail(
@@ -499,7 +490,7 @@ async def test_any_header_values_end_in_a_chat_or_a_postpress_error(
     )
     error = await outcome(client, EXAMPLE_ID)
     assert error is None or isinstance(error, pp.PostpressError)
-    for wait in waits.seconds:
+    for wait in waits.waits:
         assert math.isfinite(wait), wait
         assert 0 <= wait <= 5.0, wait
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import tenacity
+from support import CLASS_BY_STATUS, RETRYABLE_IDS, Sleeps
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -22,23 +23,6 @@ from postpress_async.testing import FakePostpress
 DATA = Path(__file__).parent / "data"
 EXAMPLE = json.loads((DATA / "example_chat.json").read_text("utf-8"))
 ENVELOPES = [json.loads(p.read_text("utf-8")) for p in sorted((DATA / "errors").glob("*.json"))]
-RETRYABLE_IDS = {
-    "errors/unexpected_error",
-    "errors/provider_error",
-    "errors/no_client_session",
-    "errors/no_channel",
-    "errors/network_down",
-    "errors/service_unavailable",
-    "errors/request_timeout",
-}
-CLASS_BY_STATUS: dict[int, type[pp.APIStatusError]] = {
-    401: pp.AuthenticationError,
-    403: pp.PermissionDeniedError,
-    404: pp.NotFoundError,
-    500: pp.InternalServerError,
-    503: pp.ServiceUnavailableError,
-    504: pp.GatewayTimeoutError,
-}
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
@@ -49,16 +33,6 @@ async def until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.005)
     raise AssertionError("condition never held")
-
-
-class Sleeps:
-    """A ``sleep`` for ``RetryPolicy`` that records each wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from support import Sleeps
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -25,16 +26,6 @@ T = TypeVar("T")
 HANG_GUARD = 30.0
 """Seconds after which a thread is taken to be stuck."""
 SECRET = "pp_live_Zq8sEcReT0123456789"
-
-
-class Sleeps:
-    """A ``RetryPolicy.sleep`` that records each wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

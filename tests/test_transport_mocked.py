@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from support import Sleeps
 from yarl import URL
 
 import postpress_async as pp
@@ -43,14 +44,6 @@ class _Response(aiohttp.ClientResponse):
         if "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
             kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
         super().__init__(method, url, **kwargs)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
