@@ -13,6 +13,7 @@ import functools
 import os
 import ssl as _ssl
 import threading
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -163,7 +164,7 @@ class Postpress:
         self._closed = False
         self.chats = Chats(self)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
-        _CLIENTS_FOR_FORK.add(self)
+        _CLIENTS.add(self)
 
     def _make_client(self) -> AsyncPostpress:
         client, self._first_client = self._first_client, None
@@ -219,12 +220,6 @@ class Postpress:
         return f"<Postpress base_url={self.base_url!r} api_key=<redacted>{state}>"
 
     def _after_fork_in_child(self) -> None:
-        # The parent's loop thread does not exist here, and its sockets are the parent's:
-        # start afresh on first use, and keep the old objects alive so that nothing tries to
-        # close the parent's connections from the child.
-        if self._loop_thread is not None:
-            _ABANDONED_IN_CHILD.append(self._loop_thread)
-            _LIVE.discard(self._loop_thread)
         self._loop_thread = None
         self._lock = threading.Lock()
 
@@ -321,24 +316,18 @@ class ChatsWithRawResponse:
         )
 
 
-class _WeakClients:
-    """The blocking clients alive in this process, for the fork hook."""
-
-    def __init__(self) -> None:
-        import weakref
-
-        self._clients: weakref.WeakSet[Postpress] = weakref.WeakSet()
-
-    def add(self, client: Postpress) -> None:
-        self._clients.add(client)
-
-    def after_fork_in_child(self) -> None:
-        _LIVE.clear()
-        for client in list(self._clients):
-            client._after_fork_in_child()
-
-
-_CLIENTS_FOR_FORK = _WeakClients()
+_CLIENTS: weakref.WeakSet[Postpress] = weakref.WeakSet()
 _ABANDONED_IN_CHILD: list[_LoopThread] = []
+
+
+def _after_fork_in_child() -> None:
+    # The parents' loop threads do not exist in the child and their sockets are the parent's:
+    # keep those objects alive, never closed from here, and start afresh on first use.
+    _ABANDONED_IN_CHILD.extend(_LIVE)
+    _LIVE.clear()
+    for client in list(_CLIENTS):
+        client._after_fork_in_child()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_CLIENTS_FOR_FORK.after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
