@@ -19,8 +19,9 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec
 
 from ._models import Chat
 
@@ -40,8 +41,7 @@ _WORKER_DONE: Final = object()
 _WINDOW_PER_WORKER: Final = 2
 
 
-@dataclass(frozen=True, slots=True)
-class ChatResult:
+class ChatResult(msgspec.Struct, frozen=True):
     """One id's outcome in ``retrieve_many``: exactly one of ``chat`` and ``error`` is None."""
 
     chat_id: str

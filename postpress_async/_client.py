@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl as _ssl
+import time
 from collections.abc import Mapping
 from types import TracebackType
 
@@ -20,7 +21,7 @@ from ._config import (
     Timeout,
 )
 from ._logging import configure_from_env
-from ._retry import call_with_retries
+from ._retry import retry_after_failure
 from ._transport import HttpResponse, Transport, raise_for_status
 
 __all__ = ["AsyncPostpress"]
@@ -91,12 +92,22 @@ class AsyncPostpress:
         return self._transport.closed
 
     async def _get(self, url: URL) -> HttpResponse:
-        transport = self._transport
+        """GET ``url`` and return a 2xx response, retrying per the policy; raise otherwise."""
+        started = time.monotonic()
+        try:
+            return raise_for_status(await self._transport.get(url))
+        except Exception as exc:
+            policy = self._config.retry
+            if policy.max_retries == 0 or not policy.retry_if(exc):
+                raise
+            first_failure = exc  # tenacity is entered only here, never on the happy path
 
         async def attempt(budget: float | None) -> HttpResponse:
-            return raise_for_status(await transport.get(url, budget=budget))
+            return raise_for_status(await self._transport.get(url, budget=budget))
 
-        return await call_with_retries(attempt, self._config.retry, self._config.timeout)
+        return await retry_after_failure(
+            attempt, first_failure, self._config.retry, self._config.timeout, started
+        )
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""

@@ -27,7 +27,7 @@ from ._config import RetryPolicy, Timeout
 from ._errors import PostpressError
 from ._logging import logger
 
-__all__ = ["call_with_retries"]
+__all__ = ["build_retrying", "retry_after_failure"]
 
 
 T = TypeVar("T")
@@ -94,23 +94,25 @@ def build_retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetry
     )
 
 
-async def call_with_retries(attempt: Attempt[T], policy: RetryPolicy, timeout: Timeout) -> T:
-    """Run ``attempt`` once; on a retryable failure, hand over to tenacity."""
-    started = time.monotonic()
-    try:
-        return await attempt(None)
-    except Exception as exc:
-        if policy.max_retries == 0 or not policy.retry_if(exc):
-            raise
-        first_failure: Exception | None = exc
+async def retry_after_failure(
+    attempt: Attempt[T],
+    first_failure: Exception,
+    policy: RetryPolicy,
+    timeout: Timeout,
+    started: float,
+) -> T:
+    """Retry ``attempt`` under ``policy`` after its first try (begun at ``started``) failed.
 
+    The caller has already checked that ``first_failure`` is retryable and retries are on.
+    """
     deadline_at = None if timeout.deadline is None else started + timeout.deadline
+    pending: Exception | None = first_failure
     attempts = 1
 
     async def next_attempt() -> T:
-        nonlocal first_failure, attempts
-        if first_failure is not None:  # tenacity's attempt 1 is the one already made
-            failure, first_failure = first_failure, None
+        nonlocal pending, attempts
+        if pending is not None:  # tenacity's attempt 1 is the one already made
+            failure, pending = pending, None
             raise failure
         attempts += 1
         budget = None if deadline_at is None else max(0.001, deadline_at - time.monotonic())
