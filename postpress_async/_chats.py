@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -19,12 +20,16 @@ if TYPE_CHECKING:
 __all__ = ["AsyncChats", "AsyncChatsWithRawResponse", "chat_path_segment"]
 
 _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
+"""Ids made only of unreserved characters other than ".": their own encoding."""
 
 
 def chat_path_segment(chat_id: object) -> str:
     """``chat_id`` percent-encoded as exactly one path segment; rejects bad ids early."""
     if not isinstance(chat_id, str):
         raise TypeError(f"chat_id must be a str, got {type(chat_id).__name__}")
+    if _PLAIN_ID(chat_id):  # the usual id needs no quoting: skip quote()'s work
+        return chat_id
     if not chat_id:
         raise ValueError("chat_id must not be empty")
     try:

@@ -209,7 +209,10 @@ class Transport:
         limit = self._config.max_response_size if status < 300 else ERROR_BODY_LIMIT
         length = resp.content_length
         # Content-Length counts the bytes on the wire; a compressed body is measured as read.
-        encoded = resp.headers.get("Content-Encoding", "identity").lower() != "identity"
+        headers = resp.headers
+        encoded = (
+            "Content-Encoding" in headers and headers["Content-Encoding"].lower() != "identity"
+        )
         if length is not None and not encoded:
             if length <= limit:
                 return await resp.read()
