@@ -8,6 +8,12 @@ A suite is a ``bench_<name>.py`` beside this file that defines ``SUITE`` (see ``
 dropping one in is all it takes to register it. Every case runs in a fresh interpreter so
 that no library's imports, caches or garbage affect another's. Rounds alternate the order of
 the cases; a case's figure is the median over rounds of each process's median.
+
+A whole-run suite (``Suite.columns``: requests/s, peak RSS, ...) has each case process make
+one measured run and report its figures; the table shows, per column, the median over rounds,
+and "vs." the ratio of those medians to the baseline's, oriented so that above 1 is better.
+Its fixture (the canned server) is started once, around all rounds, and its targets are
+checked against the medians under the table.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import math
 import os
 import platform
 import re
@@ -26,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _harness import Suite
+from _harness import SCALE_ENV, Column, Suite, fixture_env
 
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
@@ -47,6 +54,7 @@ def run_case(path: Path, lib: str, repeat: int) -> dict[str, Any]:
     """One case in its own interpreter; its one JSON line."""
     proc = subprocess.run(
         [sys.executable, str(path), "--lib", lib, "--repeat", str(repeat)],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         cwd=HERE,
@@ -58,17 +66,24 @@ def run_case(path: Path, lib: str, repeat: int) -> dict[str, Any]:
     return result
 
 
+def orders(libs: list[str], rounds: int) -> list[list[str]]:
+    """Rotate and alternate direction so no case always runs first, last or after another."""
+    result = []
+    for round_ in range(rounds):
+        shift = round_ % len(libs)
+        order = libs[shift:] + libs[:shift]
+        if round_ % 2:
+            order.reverse()
+        result.append(order)
+    return result
+
+
 def run_suite(
     suite: Suite, path: Path, *, rounds: int, repeat: int, libs: list[str]
 ) -> dict[str, list[float]]:
     """Per case, the median seconds per op of each round's process."""
     medians: dict[str, list[float]] = {lib: [] for lib in libs}
-    for round_ in range(rounds):
-        # Rotate and alternate direction so no case always runs first, last or after another.
-        shift = round_ % len(libs)
-        order = libs[shift:] + libs[:shift]
-        if round_ % 2:
-            order.reverse()
+    for round_, order in enumerate(orders(libs, rounds)):
         for lib in order:
             result = run_case(path, lib, repeat)
             medians[lib].append(result["median_s"])
@@ -77,6 +92,33 @@ def run_suite(
                 file=sys.stderr,
             )
     return medians
+
+
+def run_whole(
+    suite: Suite, path: Path, *, rounds: int, libs: list[str]
+) -> dict[str, list[dict[str, float]]]:
+    """Per case, the figures of each round's process; the fixture is up for all of them."""
+    figures: dict[str, list[dict[str, float]]] = {lib: [] for lib in libs}
+    with fixture_env(suite):
+        for round_, order in enumerate(orders(libs, rounds)):
+            for lib in order:
+                result = run_case(path, lib, 1)
+                figures[lib].append({c.key: result[c.key] for c in suite.columns})
+                shown = "  ".join(f"{c.header} {c.show(result[c.key])}" for c in suite.columns)
+                print(f"  round {round_ + 1}/{rounds}  {lib:<22} {shown}", file=sys.stderr)
+    return figures
+
+
+def medians_of(figures: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per case and key, the median over rounds (NaN where a case has no such figure)."""
+    result: dict[str, dict[str, float]] = {}
+    for lib, rounds in figures.items():
+        keys = {key for figure in rounds for key in figure}
+        result[lib] = {}
+        for key in keys:
+            values = [f[key] for f in rounds if key in f and not math.isnan(f[key])]
+            result[lib][key] = statistics.median(values) if values else math.nan
+    return result
 
 
 def ratio(seconds: float, baseline: float) -> str:
@@ -100,6 +142,72 @@ def table(suite: Suite, medians: dict[str, list[float]]) -> str:
         name = f"**{lib}**" if lib == suite.baseline else lib
         lines.append(f"| {name} | {seconds * 1e6:,.2f} | {1 / seconds:,.0f} | {versus} |")
     return "\n".join(lines)
+
+
+def speed_ratio(speed: float) -> str:
+    """A speed relative to the baseline (above 1 is better); two decimals under 2x."""
+    if math.isnan(speed):
+        return "n/a"
+    return f"{speed:.2f}x" if speed < 2 else f"{speed:.1f}x"
+
+
+def whole_table(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> str:
+    """One row per case, ordered by the first column; a "vs." after each column that asks."""
+    result = medians_of(figures)
+    base = result.get(suite.baseline, {})
+    header, align = ["lib"], ["---"]
+    for column in suite.columns:
+        header.append(column.header)
+        align.append("---:")
+        if column.versus:
+            header.append(f"vs. {suite.baseline}")
+            align.append("---:")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    first = suite.columns[0]
+    sign = -1 if first.higher_is_better else 1
+
+    def order(item: tuple[str, dict[str, float]]) -> float:
+        value = item[1].get(first.key, math.nan)
+        return math.inf if math.isnan(value) else sign * value
+
+    for lib, values in sorted(result.items(), key=order):
+        cells = [f"**{lib}**" if lib == suite.baseline else lib]
+        for column in suite.columns:
+            value = values.get(column.key, math.nan)
+            cells.append(column.show(value))
+            if column.versus:
+                reference = base.get(column.key, math.nan)
+                if lib == suite.baseline:
+                    cells.append("baseline")
+                elif math.isnan(value) or math.isnan(reference):
+                    cells.append("n/a")
+                else:
+                    cells.append(speed_ratio(column.speed(value, reference)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def target_lines(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Each target, its measured value from the medians, and whether it is met."""
+    result = medians_of(figures)
+    columns: dict[str, Column] = {c.key: c for c in suite.columns}
+    lines = []
+    for target in suite.targets:
+        if target.case not in result or (target.versus and target.versus not in result):
+            lines.append(f"- Target {target.text}: not run")
+            continue
+        value = result[target.case].get(target.key, math.nan)
+        if target.versus is not None:
+            reference = result[target.versus].get(target.key, math.nan)
+            value = columns[target.key].speed(value, reference)
+            shown = speed_ratio(value)
+        else:
+            shown = columns[target.key].show(value)
+        met = (target.at_least is None or value >= target.at_least) and (
+            target.at_most is None or value <= target.at_most
+        )
+        lines.append(f"- Target {target.text}: {shown}, **{'met' if met else 'NOT met'}**")
+    return lines
 
 
 def cpu_model() -> str:
@@ -146,6 +254,34 @@ def report(
     )
 
 
+def whole_report(
+    suite: Suite,
+    figures: dict[str, list[dict[str, float]]],
+    *,
+    rounds: int,
+    scale: float,
+    date: str,
+) -> str:
+    description = suite.describe()
+    scaled = f" --scale {scale:g}" if scale != 1 else ""
+    return "\n".join(
+        [
+            f"### {suite.title}",
+            "",
+            *([description, ""] if description else []),
+            whole_table(suite, figures),
+            "",
+            *target_lines(suite, figures),
+            f"- Run: {date}, `python benchmarks/run.py {suite.name} --rounds {rounds}{scaled}`: "
+            f"each case in its own process per round, the order rotated and alternated between "
+            f"rounds; {suite.method}. Each figure is the median over the {rounds} rounds; "
+            '"vs." is the ratio of medians to the baseline, above 1 is better.',
+            f"- Machine: {machine()}",
+            f"- Versions: {versions(suite.packages)}",
+        ]
+    )
+
+
 def write_section(name: str, text: str, readme: Path = README) -> None:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``, or append."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -159,6 +295,31 @@ def write_section(name: str, text: str, readme: Path = README) -> None:
     readme.write_text(updated, "utf-8")
 
 
+def whole_suite(suite: Suite, path: Path, args: argparse.Namespace, saved: Path) -> str:
+    """Run (or reload) a whole-run suite; its report."""
+    if args.from_results:
+        last = json.loads(saved.read_text("utf-8"))
+    else:
+        libs = [lib for lib in suite.cases if not args.lib or lib in args.lib]
+        print(f"{suite.title}: {len(libs)} cases x {args.rounds} rounds", file=sys.stderr)
+        figures = run_whole(suite, path, rounds=args.rounds, libs=libs)
+        last = {
+            "date": dt.date.today().isoformat(),
+            "rounds": args.rounds,
+            "scale": args.scale,
+            "figures": figures,
+        }
+        RESULTS.mkdir(exist_ok=True)
+        saved.write_text(json.dumps(last, indent=1) + "\n", "utf-8")
+    return whole_report(
+        suite,
+        last["figures"],
+        rounds=last["rounds"],
+        scale=last.get("scale", 1.0),
+        date=last["date"],
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     suites = discover()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -167,6 +328,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="processes per case (default 5)")
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per process")
     parser.add_argument("--lib", action="append", help="only these cases (repeatable)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="whole-run suites: scale their request counts (a quick trial: 0.1)",
+    )
     parser.add_argument("--write", action="store_true", help="update README.md's section")
     parser.add_argument(
         "--from-results",
@@ -183,10 +350,19 @@ def main(argv: list[str] | None = None) -> None:
             suite = load(path)
             print(f"{name}: {', '.join(suite.cases)}  (baseline {suite.baseline})")
         return
+    if args.scale != 1:
+        os.environ[SCALE_ENV] = str(args.scale)
     for name in args.suites:
         path = suites[name]
         suite = load(path)
         saved = RESULTS / f"{name}.json"
+        if suite.whole_run:
+            text = whole_suite(suite, path, args, saved)
+            print(text)
+            if args.write:
+                write_section(name, text)
+                print(f"updated {README.relative_to(HERE.parent)}", file=sys.stderr)
+            continue
         if args.from_results:
             last = json.loads(saved.read_text("utf-8"))
             rounds, repeat, medians = last["rounds"], last["repeat"], last["medians"]
