@@ -11,7 +11,7 @@ import asyncio
 import logging
 import ssl as _ssl
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -25,6 +25,7 @@ from ._errors import (
     ResponseDecodeError,
     status_error,
 )
+from ._gate import Gate
 from ._logging import logger
 
 __all__ = ["HttpResponse", "ResponseTooLargeError", "Transport", "raise_for_status"]
@@ -63,6 +64,20 @@ class Transport:
         self._config = config
         self._headers = config.request_headers()
         self._timeout = config.timeout.aiohttp()
+        # On its own session the constant headers and timeout are the session's defaults, so
+        # aiohttp does not merge them again for every request; a caller's session gets them
+        # with each request instead, along with the settings its own defaults might override.
+        self._request_options: dict[str, Any] = (
+            {"allow_redirects": False}
+            if session is None
+            else {
+                "allow_redirects": False,
+                "headers": self._headers,
+                "timeout": self._timeout,
+                "raise_for_status": False,
+                "ssl": ssl,
+            }
+        )
         self._origin = URL(config.base_url).origin()
         self._ssl = ssl
         self._session = session
@@ -73,7 +88,7 @@ class Transport:
         # queue here, outside it, for one of the connector's connections.
         limits = config.limits
         pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
-        self._slots = asyncio.Semaphore(min(pool)) if pool and session is None else None
+        self._slots = Gate(min(pool)) if pool and session is None else None
 
     @property
     def closed(self) -> bool:
@@ -103,6 +118,7 @@ class Transport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                headers=self._headers,
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
@@ -124,15 +140,21 @@ class Transport:
         session = self._session
         if session is None or self._closed or self._loop is not asyncio.get_running_loop():
             session = self._open()
-        timeout = self._timeout if budget is None else self._config.timeout.aiohttp(budget)
+        options = self._request_options
+        if budget is not None:  # a retry: no longer than the overall deadline leaves
+            options = {**options, "timeout": self._config.timeout.aiohttp(budget)}
         slots = self._slots
         if slots is None:
-            return await self._get(session, url, timeout)
-        async with slots:
-            return await self._get(session, url, timeout)
+            return await self._get(session, url, options)
+        if not slots.try_enter():
+            await slots.enter()
+        try:
+            return await self._get(session, url, options)
+        finally:
+            slots.leave()
 
     async def _get(
-        self, session: aiohttp.ClientSession, url: URL, timeout: aiohttp.ClientTimeout
+        self, session: aiohttp.ClientSession, url: URL, options: dict[str, Any]
     ) -> HttpResponse:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
@@ -140,14 +162,7 @@ class Transport:
         while True:
             failure: APIConnectionError | None = None
             try:
-                async with session.get(
-                    url,
-                    headers=self._headers,
-                    allow_redirects=False,
-                    raise_for_status=False,
-                    timeout=timeout,
-                    ssl=self._ssl,
-                ) as resp:
+                async with session.get(url, **options) as resp:
                     status = resp.status
                     if status in _REDIRECTS and "Location" in resp.headers:
                         url = self._redirect_target(url, status, resp.headers, hops)
