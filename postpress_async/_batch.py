@@ -23,6 +23,7 @@ from typing import Final
 
 import msgspec
 
+from ._gate import Gate
 from ._models import Chat
 
 __all__ = [
@@ -118,7 +119,11 @@ class IdFeed:
 
 
 class _Source:
-    """Hands out (index, id) pairs from a sync or async iterable, one at a time."""
+    """Hands out (index, id) pairs from a sync or async iterable, one at a time.
+
+    A sync source is read with ``take_now`` (no await: it costs nothing to switch); an async
+    one with ``take``, one ``__anext__`` at a time.
+    """
 
     def __init__(self, ids: Iterable[str] | AsyncIterable[str]) -> None:
         self._async: AsyncIterator[str] | None = None
@@ -127,33 +132,45 @@ class _Source:
             self._async = ids.__aiter__()
         else:
             self._sync = iter(ids)
+        self.is_sync = self._sync is not None
         self._lock = asyncio.Lock()
         self._next_index = 0
         self.exhausted = False
         self.error: Exception | None = None
 
-    async def take(self) -> tuple[int, str] | None:
-        if self.exhausted:
-            return None
-        try:
-            if self._sync is not None:
-                chat_id = next(self._sync)
-            else:
-                assert self._async is not None
-                async with self._lock:  # one __anext__ at a time
-                    if self.exhausted:
-                        return None
-                    chat_id = await self._async.__anext__()
-        except (StopIteration, StopAsyncIteration):
-            self.exhausted = True
-            return None
-        except Exception as exc:  # the caller's iterator failed: report it after the drain
-            self.exhausted = True
-            self.error = exc
-            return None
+    def _end(self, error: Exception | None = None) -> None:
+        self.exhausted = True
+        self.error = error  # the caller's iterator failed: reported after the drain
+
+    def _numbered(self, chat_id: str) -> tuple[int, str]:
         index = self._next_index
         self._next_index += 1
         return index, chat_id
+
+    def take_now(self) -> tuple[int, str] | None:
+        if self.exhausted:
+            return None
+        assert self._sync is not None
+        try:
+            return self._numbered(next(self._sync))
+        except StopIteration:
+            self._end()
+        except Exception as exc:
+            self._end(exc)
+        return None
+
+    async def take(self) -> tuple[int, str] | None:
+        assert self._async is not None
+        async with self._lock:
+            if self.exhausted:
+                return None
+            try:
+                return self._numbered(await self._async.__anext__())
+            except StopAsyncIteration:
+                self._end()
+            except Exception as exc:
+                self._end(exc)
+            return None
 
 
 async def fetch_many(
@@ -166,16 +183,17 @@ async def fetch_many(
 ) -> AsyncGenerator[ChatResult, None]:
     """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order."""
     source = _Source(ids)
-    window = asyncio.Semaphore(concurrency * _WINDOW_PER_WORKER)
+    window = Gate(concurrency * _WINDOW_PER_WORKER)
     results: asyncio.Queue[object] = asyncio.Queue()
 
     async def worker() -> None:
         try:
             while True:
-                await window.acquire()
-                item = await source.take()
+                if not window.try_enter():
+                    await window.enter()
+                item = source.take_now() if source.is_sync else await source.take()
                 if item is None:
-                    window.release()
+                    window.leave()
                     return
                 index, chat_id = item
                 try:
@@ -210,7 +228,7 @@ async def fetch_many(
                 failed += result.error is not None
                 if on_progress is not None:
                     on_progress(done, failed)
-                window.release()
+                window.leave()
                 yield result
         if source.error is not None:
             raise source.error
