@@ -22,29 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import HANG, clean_env, env_for, run
 
 import postpress_async as pp
 from postpress_async import _cli
 from postpress_async.testing import FakePostpress
 
 CLI = [sys.executable, "-m", "postpress_async"]
-HANG = 60.0
-"""Seconds after which a subprocess counts as hung (a guard, not a timing assertion)."""
 DEMO_HANG = 180.0
 FEW = 5
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """The current environment without any POSTPRESS_* variable, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
-    env.update(settings)
-    return env
-
-
-def env_for(server: FakePostpress, **settings: str) -> dict[str, str]:
-    return clean_env(
-        POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url, **settings
-    )
 
 
 def run_cli(
@@ -54,17 +40,7 @@ def run_cli(
     cwd: Path | None = None,
     timeout: float = HANG,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env=env,
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    return run([*CLI, *args], env=env, stdin=stdin, cwd=cwd, timeout=timeout)
 
 
 def closed_port() -> int:

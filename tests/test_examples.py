@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import env_for, run
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-HANG = 60.0
-"""Seconds after which a script counts as hung (a guard, not a timing assertion)."""
 
 
 @pytest.fixture
@@ -32,19 +30,8 @@ def run_example(
     stdin: str = "",
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
-    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
-    return subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLES / name), *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        timeout=HANG,
-        check=False,
-    )
+    argv = [sys.executable, "-W", "error", str(EXAMPLES / name), *args]
+    return run(argv, env=env_for(server), stdin=stdin, cwd=cwd)
 
 
 def assert_clean(result: subprocess.CompletedProcess[str]) -> None:

@@ -6,12 +6,12 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import env_for, run
 
 from postpress_async import _cli
 from postpress_async.testing import FakePostpress
@@ -20,8 +20,6 @@ ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
 CI_RUN = ROOT / ".ci" / "run"
 EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
-HANG = 60.0
-"""Seconds after which a block counts as hung (a guard, not a timing assertion)."""
 
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
@@ -61,18 +59,7 @@ def test_the_readme_has_examples() -> None:
 def test_python_block_runs(code: str, server: FakePostpress, tmp_path: Path) -> None:
     script = tmp_path / "block.py"
     script.write_text(code, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
-    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=HANG,
-        check=False,
-    )
+    result = run([sys.executable, "-W", "error", str(script)], env=env_for(server), cwd=tmp_path)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     # Nothing left unclosed, nothing warned about (warnings in __del__ only print).
     assert "Unclosed" not in result.stderr
@@ -83,17 +70,7 @@ def test_quickstart_fetches_the_example_chat(server: FakePostpress, tmp_path: Pa
     quickstart = next(code for code in PYTHON_BLOCKS if "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR" in code)
     script = tmp_path / "quickstart.py"
     script.write_text(quickstart, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
-    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=HANG,
-        check=False,
-    )
+    result = run([sys.executable, str(script)], env=env_for(server))
     assert result.returncode == 0, result.stderr
     assert EXAMPLE["name"] in result.stdout
     assert [r.chat_id for r in server.requests] == ["chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR"]
@@ -170,22 +147,12 @@ def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> No
         "\n".join(["chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR", *server.add_chats(5, seed=1)]) + "\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
-    env.update(POSTPRESS_API_KEY=server.api_key, POSTPRESS_BASE_URL=server.base_url)
+    env = env_for(server)
     ran = 0
     for argv in CLI_COMMANDS:
         if argv[0] != "chats":
             continue  # fake-server serves forever; demo is tested in test_cli.py
-        result = subprocess.run(
-            [sys.executable, "-m", "postpress_async", *argv],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=HANG,
-            check=False,
-        )
+        result = run([sys.executable, "-m", "postpress_async", *argv], env=env, cwd=tmp_path)
         assert result.returncode == 0, (argv, result.stderr)
         ran += 1
     assert ran >= 2
