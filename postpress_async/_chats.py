@@ -24,6 +24,14 @@ _PLAIN_ID = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
 """Ids made only of unreserved characters other than ".": their own encoding."""
 
 
+def _percent_encoded(value: str, name: str) -> str:
+    """Every character of ``value`` that is not unreserved, percent-encoded."""
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not valid unicode: {value!r}") from exc
+
+
 def chat_path_segment(chat_id: object) -> str:
     """``chat_id`` percent-encoded as exactly one path segment; rejects bad ids early."""
     if not isinstance(chat_id, str):
@@ -32,10 +40,7 @@ def chat_path_segment(chat_id: object) -> str:
         return chat_id
     if not chat_id:
         raise ValueError("chat_id must not be empty")
-    try:
-        segment = quote(chat_id, safe="")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"chat_id is not valid unicode: {chat_id!r}") from exc
+    segment = _percent_encoded(chat_id, "chat_id")
     return _DOT_SEGMENTS.get(segment, segment)
 
 
@@ -46,10 +51,7 @@ def _account_query(account_id: object) -> str:
         raise TypeError(f"account_id must be a str or None, got {type(account_id).__name__}")
     if not account_id:
         raise ValueError("account_id must not be empty; pass None to leave it out")
-    try:
-        return "?account_id=" + quote(account_id, safe="")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"account_id is not valid unicode: {account_id!r}") from exc
+    return "?account_id=" + _percent_encoded(account_id, "account_id")
 
 
 class AsyncChats:
