@@ -560,10 +560,10 @@ def test_calls_after_close_raise_runtime_error(server: FakePostpress) -> None:
     assert server.request_count == requests
 
 
-def test_close_from_another_thread_while_a_call_waits(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, latency=60.0, times=None)
-    client = pp.Postpress(**settings(server))
+def retrieve_in_thread(
+    client: pp.Postpress, chat_id: str
+) -> tuple[threading.Thread, list[BaseException | pp.Chat]]:
+    """Start ``client.chats.retrieve(chat_id)`` in a daemon thread; the outcome lands in a list."""
     outcome: list[BaseException | pp.Chat] = []
 
     def call() -> None:
@@ -574,6 +574,14 @@ def test_close_from_another_thread_while_a_call_waits(server: FakePostpress) -> 
 
     caller = threading.Thread(target=call, daemon=True)
     caller.start()
+    return caller, outcome
+
+
+def test_close_from_another_thread_while_a_call_waits(server: FakePostpress) -> None:
+    chat_id = server.add_chats(1)[0]
+    server.fail(chat_id, latency=60.0, times=None)
+    client = pp.Postpress(**settings(server))
+    caller, outcome = retrieve_in_thread(client, chat_id)
     wait_until(lambda: server.in_flight == 1, "the request reached the server")
     in_thread(client.close, name="closer")
     caller.join(HANG_GUARD)
@@ -593,16 +601,7 @@ def test_close_from_another_thread_while_a_call_waits_to_retry(server: FakePostp
         await asyncio.Event().wait()  # a backoff that outlasts the client; only close ends it
 
     client = pp.Postpress(**settings(server, retry=pp.RetryPolicy(sleep=long_backoff)))
-    outcome: list[BaseException | pp.Chat] = []
-
-    def call() -> None:
-        try:
-            outcome.append(client.chats.retrieve(chat_id))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    caller = threading.Thread(target=call, daemon=True)
-    caller.start()
+    caller, outcome = retrieve_in_thread(client, chat_id)
     assert backing_off.wait(HANG_GUARD), "the call never reached its backoff"
     in_thread(client.close, name="closer")
     caller.join(HANG_GUARD)
