@@ -90,6 +90,7 @@ class PydanticQuoted(pydantic.BaseModel):
     sender_id: str
     text: str | None = None
     attachments: list[PydanticAttachment]
+    message_id: NonEmptyStr | None = None
 
 
 class PydanticReaction(pydantic.BaseModel):
@@ -121,7 +122,6 @@ class PydanticMessage(pydantic.BaseModel):
     is_sender: int
     attachments: list[PydanticAttachment]
     quoted: PydanticQuoted | None = None
-    message_id: NonEmptyStr | None = None
     reactions: list[PydanticReaction]
     seen: int
     seen_by: dict[str, bool | dt.datetime]
@@ -258,6 +258,7 @@ class OpenAIQuoted(openai.BaseModel):
     sender_id: str
     attachments: list[OpenAIAttachment]
     text: str | None = None
+    message_id: str | None = None
 
 
 class OpenAIReaction(openai.BaseModel):
@@ -298,7 +299,6 @@ class OpenAIMessage(openai.BaseModel):
     object: str | None = None
     text: str | None = None
     quoted: OpenAIQuoted | None = None
-    message_id: str | None = None
     behavior: int | None = None
     event_type: int | None = None
     is_forwarded: bool | None = None

@@ -27,6 +27,7 @@ from ._errors import (
     PostpressError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
     ServiceUnavailableError,
 )
@@ -48,7 +49,6 @@ from ._models import (
 )
 from ._response import RawResponse
 from ._sync import Postpress
-from ._transport import ResponseTooLargeError
 from ._version import __version__
 
 __all__ = [

@@ -1,30 +1,35 @@
-"""``AsyncPostpress``: configuration, lifecycle, and the request path its resources share."""
+"""``AsyncPostpress``: settings, lifecycle, and the one request path its resources share."""
 
 from __future__ import annotations
 
+import functools
 import ssl as _ssl
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import TypeVar
 
 import aiohttp
 from yarl import URL
 
 from ._chats import AsyncChats
 from ._config import (
+    DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_SIZE,
     NOT_GIVEN,
-    ClientConfig,
     Limits,
     NotGiven,
     RetryPolicy,
     Timeout,
+    settings,
 )
 from ._logging import configure_from_env
-from ._retry import retry_after_failure
-from ._transport import HttpResponse, Transport, raise_for_status
+from ._retry import with_retries
+from ._transport import HttpResponse, Transport
+from ._url import Route, encode_query
 
 __all__ = ["AsyncPostpress"]
+
+T = TypeVar("T")
 
 
 class AsyncPostpress:
@@ -49,10 +54,10 @@ class AsyncPostpress:
         http_session: aiohttp.ClientSession | None = None,
         ssl: _ssl.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-        max_redirects: int = 5,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
     ) -> None:
         configure_from_env()
-        self._config = ClientConfig.build(
+        self._settings = settings(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
@@ -67,47 +72,44 @@ class AsyncPostpress:
             raise TypeError("http_session must be an aiohttp.ClientSession")
         if not isinstance(ssl, (bool, _ssl.SSLContext)):
             raise TypeError("ssl must be True, False or an ssl.SSLContext")
-        self._transport = Transport(self._config, http_session, ssl=ssl)
-        self.chats = AsyncChats(self)
+        self._transport = Transport(self._settings, http_session, ssl=ssl)
+        self.chats = AsyncChats(self._request)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
 
     @property
     def base_url(self) -> str:
         """The API root requests go to."""
-        return self._config.base_url
+        return self._settings.base_url
 
     @property
     def timeout(self) -> Timeout:
         """The time limits in force."""
-        return self._config.timeout
+        return self._settings.timeout
 
     @property
     def retry(self) -> RetryPolicy:
         """The retry policy in force."""
-        return self._config.retry
+        return self._settings.retry
 
     @property
     def closed(self) -> bool:
         """True once the client has been closed."""
         return self._transport.closed
 
-    async def _get(self, url: URL) -> HttpResponse:
-        """GET ``url`` and return a 2xx response, retrying per the policy; raise otherwise."""
-        started = time.monotonic()
-        try:
-            return raise_for_status(await self._transport.get(url))
-        except Exception as exc:
-            policy = self._config.retry
-            if policy.max_retries == 0 or not policy.retry_if(exc):
-                raise
-            first_failure = exc  # tenacity is entered only here, never on the happy path
-
-        async def attempt(budget: float | None) -> HttpResponse:
-            return raise_for_status(await self._transport.get(url, budget=budget))
-
-        return await retry_after_failure(
-            attempt, first_failure, self._config.retry, self._config.timeout, started
-        )
+    async def _request(
+        self,
+        route: Route,
+        path: tuple[object, ...],
+        query: Mapping[str, object] | None,
+        parse: Callable[[HttpResponse], T],
+    ) -> T:
+        """Call the API at ``route`` (retrying per the policy) and parse the 2xx response."""
+        target = self._settings.base_url + route.path(*path)
+        if query:
+            target += encode_query(query)
+        attempt = functools.partial(self._transport.send, URL(target, encoded=True))
+        settings = self._settings
+        return parse(await with_retries(attempt, settings.retry, settings.timeout))
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""

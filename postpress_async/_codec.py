@@ -1,4 +1,4 @@
-"""Wire JSON in and out: ``decode_chat`` and the encoder, built once.
+"""Wire JSON in: ``decode_chat``, its decoders built once (models write themselves out).
 
 The fast path is one typed msgspec decode. Only when it fails does the fallback run: it decodes
 to builtins, looks for what the strict types refuse but this SDK accepts (attachments of a
@@ -9,7 +9,6 @@ Every failure becomes ``ResponseDecodeError``.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import re
 from typing import Any
@@ -21,16 +20,13 @@ from ._models import (
     KNOWN_ATTACHMENT_TYPES,
     Chat,
     FileAttachment,
-    Message,
-    QuotedMessage,
     UnknownAttachment,
 )
 
-__all__ = ["decode_chat", "encode", "to_builtins"]
+__all__ = ["decode_chat"]
 
 _decode_typed = msgspec.json.Decoder(Chat).decode
 _decode_untyped = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
 
 _AT_PATH = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
@@ -157,31 +153,3 @@ def _put_unknown_attachments(chat: Chat, raws: list[dict[str, Any]]) -> None:
                 attachments[index] = UnknownAttachment(
                     type=raw["type"], id=raw_id if isinstance(raw_id, str) else None, raw=raw
                 )
-
-
-def to_builtins(model: msgspec.Struct) -> Any:
-    """A model as JSON-ready builtins under wire names; unknown attachments as they came."""
-    if isinstance(model, UnknownAttachment):
-        return copy.deepcopy(model.raw)
-    out = msgspec.to_builtins(model)
-    _restore_unknown(model, out)
-    return out
-
-
-def encode(model: msgspec.Struct) -> bytes:
-    """A model as wire JSON."""
-    return _encode(to_builtins(model))
-
-
-def _restore_unknown(model: msgspec.Struct, out: Any) -> None:
-    # msgspec writes an UnknownAttachment as its fields; on the wire it is the raw object.
-    if isinstance(model, Chat):
-        if model.last_message is not None:
-            _restore_unknown(model.last_message, out["lastMessage"])
-        return
-    if isinstance(model, Message) and model.quoted is not None:
-        _restore_unknown(model.quoted, out["quoted"])
-    if isinstance(model, (Message, QuotedMessage)):
-        for index, attachment in enumerate(model.attachments):
-            if isinstance(attachment, UnknownAttachment):
-                out["attachments"][index] = copy.deepcopy(attachment.raw)

@@ -14,21 +14,20 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from yarl import URL
 
 from ._errors import ConfigurationError, is_retryable
-from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "NOT_GIVEN",
-    "ClientConfig",
     "InsecureTransportWarning",
     "Limits",
     "NotGiven",
     "RetryPolicy",
+    "Settings",
     "Timeout",
+    "settings",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.postpress.ai/api/v1"
@@ -36,10 +35,7 @@ API_KEY_ENV: Final = "POSTPRESS_API_KEY"
 BASE_URL_ENV: Final = "POSTPRESS_BASE_URL"
 DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_MAX_RESPONSE_SIZE: Final = 16 * 1024 * 1024
-USER_AGENT: Final = (
-    f"postpress-async/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
-    f" aiohttp/{aiohttp.__version__}"
-)
+DEFAULT_MAX_REDIRECTS: Final = 5
 
 
 class InsecureTransportWarning(UserWarning):
@@ -116,12 +112,10 @@ class Timeout:
         _seconds("timeout", value, allow_none=False)
         return cls(attempt=float(value), connect=min(10.0, float(value)))
 
-    def aiohttp(self, budget: float | None = None) -> aiohttp.ClientTimeout:
-        """The per-attempt aiohttp timeout, shortened to ``budget`` seconds if given."""
-        total = self.attempt if self.deadline is None else min(self.attempt, self.deadline)
-        if budget is not None:
-            total = min(total, budget)
-        return aiohttp.ClientTimeout(total=total, connect=self.connect, sock_read=self.read)
+    @property
+    def attempt_total(self) -> float:
+        """The most one attempt may take: ``attempt``, never beyond ``deadline``."""
+        return self.attempt if self.deadline is None else min(self.attempt, self.deadline)
 
 
 @dataclass(frozen=True)
@@ -176,13 +170,8 @@ class RetryPolicy:
             raise ConfigurationError("RetryPolicy.retry_if must be callable")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 @dataclass(frozen=True)
-class ClientConfig:
+class Settings:
     """Everything a client was configured with, validated once at construction."""
 
     api_key: str = field(repr=False)
@@ -194,109 +183,121 @@ class ClientConfig:
     max_response_size: int
     max_redirects: int
 
-    @property
-    def origin(self) -> str:
-        """``scheme://host[:port]`` of ``base_url``: the only place the key is sent."""
-        return _origin(self.base_url)
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        timeout: float | Timeout,
-        max_retries: int | NotGiven,
-        retry: RetryPolicy | None,
-        limits: Limits | None,
-        default_headers: Mapping[str, str] | None,
-        max_response_size: int,
-        max_redirects: int,
-    ) -> ClientConfig:
-        """Validate the constructor's arguments, filling gaps from the environment."""
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if key is None or key == "":
-            raise ConfigurationError(
-                "no API key: pass api_key=... or set the environment variable "
-                f"{API_KEY_ENV} (the key is on your postpress dashboard)"
-            )
-        if not isinstance(key, str):
-            raise ConfigurationError(f"api_key must be a str, got {type(key).__name__}")
-        if any(ch in key for ch in "\r\n\x00") or key != key.strip():
-            raise ConfigurationError("api_key contains whitespace or control characters")
+def settings(
+    *,
+    api_key: object,
+    base_url: object,
+    timeout: object,
+    max_retries: object,
+    retry: object,
+    limits: object,
+    default_headers: object,
+    max_response_size: object,
+    max_redirects: object,
+) -> Settings:
+    """Validate a client's constructor arguments, filling gaps from the environment."""
+    return Settings(
+        api_key=_api_key(api_key),
+        base_url=_base_url(base_url),
+        timeout=_timeout(timeout),
+        retry=_retry(retry, max_retries),
+        limits=_limits(limits),
+        default_headers=_default_headers(default_headers),
+        max_response_size=_count("max_response_size", max_response_size),
+        max_redirects=_count("max_redirects", max_redirects),
+    )
 
-        url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        if not isinstance(url, str):
-            raise ConfigurationError(f"base_url must be a str, got {type(url).__name__}")
-        if any(ch.isspace() or not ch.isprintable() for ch in url):
-            raise ConfigurationError(
-                f"base_url must not contain whitespace or control characters, got {url!r}"
-            )
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - validates the port
-            URL(url)
-        except ValueError as exc:
-            raise ConfigurationError(f"base_url is not a valid URL ({exc}): {url!r}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                f"base_url must be an absolute http(s) URL like {DEFAULT_BASE_URL!r}, got {url!r}"
-            )
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ConfigurationError(
-                "base_url must not carry a query, a fragment or credentials: "
-                f"{parts.scheme}://{parts.hostname}..."
-            )
 
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            warnings.warn(
-                f"base_url {parts.scheme}://{parts.hostname} is plain http: the API key would be "
-                "sent unencrypted; use https (loopback hosts are exempt)",
-                InsecureTransportWarning,
-                stacklevel=_stacklevel_outside_package(),
-            )
-
-        policy = retry if retry is not None else RetryPolicy()
-        if not isinstance(policy, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
-        if not isinstance(max_retries, NotGiven):
-            policy = dataclasses.replace(policy, max_retries=max_retries)
-        if not isinstance(timeout, (Timeout, int, float)) or isinstance(timeout, bool):
-            raise ConfigurationError(
-                f"timeout must be seconds or a pp.Timeout, got {type(timeout).__name__}"
-            )
-        if limits is not None and not isinstance(limits, Limits):
-            raise ConfigurationError(f"limits must be a pp.Limits, got {type(limits).__name__}")
-        headers = dict(default_headers or {})
-        for name, value in headers.items():
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ConfigurationError("default_headers must map str to str")
-            if any(ch in name + value for ch in "\r\n\x00"):
-                raise ConfigurationError(f"default header {name!r} contains a line break")
-            if name.lower() == "x-api-key":
-                raise ConfigurationError("pass the key as api_key, not in default_headers")
-        for name, number in (
-            ("max_response_size", max_response_size),
-            ("max_redirects", max_redirects),
-        ):
-            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-                raise ConfigurationError(f"{name} must be an int >= 0, got {number!r}")
-        return cls(
-            api_key=key,
-            base_url=url.rstrip("/"),
-            timeout=Timeout.coerce(timeout),
-            retry=policy,
-            limits=limits or Limits(),
-            default_headers=headers,
-            max_response_size=max_response_size,
-            max_redirects=max_redirects,
+def _api_key(value: object) -> str:
+    key = value if value is not None else os.environ.get(API_KEY_ENV)
+    if key is None or key == "":
+        raise ConfigurationError(
+            "no API key: pass api_key=... or set the environment variable "
+            f"{API_KEY_ENV} (the key is on your postpress dashboard)"
         )
+    if not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a str, got {type(key).__name__}")
+    if any(ch in key for ch in "\r\n\x00") or key != key.strip():
+        raise ConfigurationError("api_key contains whitespace or control characters")
+    return key
 
-    def request_headers(self) -> dict[str, str]:
-        """The constant headers of every request, built once per client."""
-        return {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            **self.default_headers,
-            "X-API-KEY": self.api_key,
-        }
+
+def _base_url(value: object) -> str:
+    url = value if value is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    if not isinstance(url, str):
+        raise ConfigurationError(f"base_url must be a str, got {type(url).__name__}")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigurationError(
+            f"base_url must not contain whitespace or control characters, got {url!r}"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port
+        URL(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL like {DEFAULT_BASE_URL!r}, got {url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            "base_url must not carry a query, a fragment or credentials: "
+            f"{parts.scheme}://{parts.hostname}..."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        warnings.warn(
+            f"base_url {parts.scheme}://{parts.hostname} is plain http: the API key would be "
+            "sent unencrypted; use https (loopback hosts are exempt)",
+            InsecureTransportWarning,
+            stacklevel=_stacklevel_outside_package(),
+        )
+    return url.rstrip("/")
+
+
+def _timeout(value: object) -> Timeout:
+    if not isinstance(value, (Timeout, int, float)) or isinstance(value, bool):
+        raise ConfigurationError(
+            f"timeout must be seconds or a pp.Timeout, got {type(value).__name__}"
+        )
+    return Timeout.coerce(value)
+
+
+def _retry(value: object, max_retries: object) -> RetryPolicy:
+    policy = value if value is not None else RetryPolicy()
+    if not isinstance(policy, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy, got {type(policy).__name__}")
+    if isinstance(max_retries, NotGiven):
+        return policy
+    return dataclasses.replace(policy, max_retries=max_retries)  # type: ignore[arg-type]
+
+
+def _limits(value: object) -> Limits:
+    if value is None:
+        return Limits()
+    if not isinstance(value, Limits):
+        raise ConfigurationError(f"limits must be a pp.Limits, got {type(value).__name__}")
+    return value
+
+
+def _default_headers(value: object) -> Mapping[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"default_headers must be a mapping, got {type(value).__name__}")
+    headers = dict(value)
+    for name, text in headers.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise ConfigurationError("default_headers must map str to str")
+        if any(ch in name + text for ch in "\r\n\x00"):
+            raise ConfigurationError(f"default header {name!r} contains a line break")
+        if name.lower() == "x-api-key":
+            raise ConfigurationError("pass the key as api_key, not in default_headers")
+    return headers
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{name} must be an int >= 0, got {value!r}")
+    return value

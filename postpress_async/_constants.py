@@ -8,6 +8,8 @@ value (``AccountType.LINKEDIN == "LINKEDIN"``, ``ChatType.GROUP == 1``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Final
 
 __all__ = [
     "AccountType",
@@ -139,11 +141,39 @@ class ErrorType(_StrConstant):
         return ERROR_STATUS[self]
 
 
-ERROR_STATUS: dict[ErrorType, int] = {
-    **dict.fromkeys(list(ErrorType)[:13], 401),
-    **dict.fromkeys(list(ErrorType)[13:22], 403),
-    **dict.fromkeys(list(ErrorType)[22:24], 404),
-    **dict.fromkeys(list(ErrorType)[24:27], 500),
-    **dict.fromkeys(list(ErrorType)[27:32], 503),
+ERROR_STATUS: Final[Mapping[ErrorType, int]] = {
+    ErrorType.MISSING_CREDENTIALS: 401,
+    ErrorType.MULTIPLE_SESSIONS: 401,
+    ErrorType.INVALID_CHECKPOINT_SOLUTION: 401,
+    ErrorType.INVALID_PROXY_CREDENTIALS: 401,
+    ErrorType.CHECKPOINT_ERROR: 401,
+    ErrorType.INVALID_CREDENTIALS: 401,
+    ErrorType.EXPIRED_CREDENTIALS: 401,
+    ErrorType.INSUFFICIENT_PRIVILEGES: 401,
+    ErrorType.DISCONNECTED_ACCOUNT: 401,
+    ErrorType.DISCONNECTED_FEATURE: 401,
+    ErrorType.INVALID_CREDENTIALS_BUT_VALID_ACCOUNT_IMAP: 401,
+    ErrorType.EXPIRED_LINK: 401,
+    ErrorType.WRONG_ACCOUNT: 401,
+    ErrorType.ACCOUNT_RESTRICTED: 403,
+    ErrorType.ACCOUNT_MISMATCH: 403,
+    ErrorType.INSUFFICIENT_PERMISSIONS: 403,
+    ErrorType.SESSION_MISMATCH: 403,
+    ErrorType.FEATURE_NOT_SUBSCRIBED: 403,
+    ErrorType.SUBSCRIPTION_REQUIRED: 403,
+    ErrorType.UNKNOWN_AUTHENTICATION_CONTEXT: 403,
+    ErrorType.ACTION_REQUIRED: 403,
+    ErrorType.RESOURCE_ACCESS_RESTRICTED: 403,
+    ErrorType.RESOURCE_NOT_FOUND: 404,
+    ErrorType.INVALID_RESOURCE_IDENTIFIER: 404,
+    ErrorType.UNEXPECTED_ERROR: 500,
+    ErrorType.PROVIDER_ERROR: 500,
+    ErrorType.AUTHENTICATION_INTENT_ERROR: 500,
+    ErrorType.NO_CLIENT_SESSION: 503,
+    ErrorType.NO_CHANNEL: 503,
+    ErrorType.NO_HANDLER: 503,
+    ErrorType.NETWORK_DOWN: 503,
+    ErrorType.SERVICE_UNAVAILABLE: 503,
     ErrorType.REQUEST_TIMEOUT: 504,
 }
+"""The HTTP status the reference documents for each error id, written out one by one."""

@@ -5,6 +5,7 @@
     ├── APIConnectionError          no response: refused, reset, DNS, TLS
     │   └── APITimeoutError
     ├── ResponseDecodeError         a 2xx body that is not a valid Chat; .path names the field
+    │   └── ResponseTooLargeError   a 2xx body over the client's max_response_size
     └── APIStatusError              any non-2xx response
         ├── BadRequestError         400, 422 and other 4xx not below
         ├── AuthenticationError     401
@@ -16,7 +17,8 @@
             ├── ServiceUnavailableError  503
             └── GatewayTimeoutError      504
 
-``status_error`` does no I/O: it takes a status, headers and body and returns the exception.
+``status_error`` does no I/O: it takes a status, headers and body and returns the exception;
+the transport calls it for every response that is not a 2xx, so it is tested on recorded bodies.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "PostpressError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "ServiceUnavailableError",
     "is_retryable",
@@ -103,6 +106,10 @@ class ResponseDecodeError(PostpressError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A successful response larger than the client's ``max_response_size``."""
 
 
 class APIStatusError(PostpressError):

@@ -227,6 +227,7 @@ def _message(
             "sender_id": rng.choice(attendees),
             "text": _maybe(rng, 0.9, rng.choice(_TEXTS)),
             "attachments": _attachments(rng, ms, epoch, 1),
+            "message_id": "msg_" + ulid(rng, ms - 60_000),
         }
     if rng.random() < 0.08:
         message["reply_to"] = {
@@ -239,8 +240,6 @@ def _message(
         }
     if rng.random() < 0.05:
         message["is_forwarded"] = True
-    if rng.random() < 0.3:
-        message["message_id"] = message["id"]
     if account_type == "SLACK" and rng.random() < 0.3:
         message["replies"] = rng.randrange(1, 12)
         message["reply_by"] = rng.sample(attendees, k=min(2, len(attendees)))

@@ -7,6 +7,7 @@ plain ``str``/``int`` so that new values decode unchanged (see ``_constants``).
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -42,16 +43,12 @@ class _Model(msgspec.Struct, kw_only=True, gc=False):
 
     def to_dict(self) -> dict[str, Any]:
         """The model as JSON-ready builtins under its wire names."""
-        from ._codec import to_builtins
-
-        result: dict[str, Any] = to_builtins(self)
+        result: dict[str, Any] = _to_builtins(self)
         return result
 
     def to_json(self) -> bytes:
         """The model as wire JSON; ``decode_chat(chat.to_json()) == chat``."""
-        from ._codec import encode
-
-        return encode(self)
+        return _encode(_to_builtins(self))
 
 
 class AttachmentSize(_Model, kw_only=True):
@@ -163,6 +160,8 @@ class QuotedMessage(_Model, kw_only=True):
     sender_id: str
     text: str | None = None
     attachments: list[_Decoded]
+    message_id: NonEmptyStr | None = None
+    """The quoted message's postpress id."""
 
 
 class Reaction(_Model, kw_only=True):
@@ -200,7 +199,6 @@ class Message(_Model, kw_only=True):
     is_sender: int
     attachments: list[_Decoded]
     quoted: QuotedMessage | None = None
-    message_id: Annotated[str, Meta(min_length=1)] | None = None
     reactions: list[Reaction]
     seen: int
     seen_by: dict[str, bool | Timestamp]
@@ -269,3 +267,29 @@ class Chat(_Model, kw_only=True):
                 now = now.replace(tzinfo=UTC)
             return now < muted
         return muted == self.MUTED_INDEFINITELY
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _to_builtins(model: msgspec.Struct) -> Any:
+    """A model as JSON-ready builtins under wire names; unknown attachments as they came."""
+    if isinstance(model, UnknownAttachment):
+        return copy.deepcopy(model.raw)
+    out = msgspec.to_builtins(model)
+    _restore_unknown(model, out)
+    return out
+
+
+def _restore_unknown(model: msgspec.Struct, out: Any) -> None:
+    # msgspec writes an UnknownAttachment as its fields; on the wire it is the raw object.
+    if isinstance(model, Chat):
+        if model.last_message is not None:
+            _restore_unknown(model.last_message, out["lastMessage"])
+        return
+    if isinstance(model, Message) and model.quoted is not None:
+        _restore_unknown(model.quoted, out["quoted"])
+    if isinstance(model, (Message, QuotedMessage)):
+        for index, attachment in enumerate(model.attachments):
+            if isinstance(attachment, UnknownAttachment):
+                out["attachments"][index] = copy.deepcopy(attachment.raw)

@@ -1,8 +1,10 @@
-"""Retries, composed from tenacity pieces, entered only after a first attempt has failed.
+"""Retries: the whole decision, from the first attempt to the last, lives here.
 
-The first attempt runs bare: a successful call never pays for tenacity. When it fails with a
-retryable error, tenacity takes over with that failure as its attempt 1, so backoff, the
-attempt count and ``Retry-After`` are computed exactly as if tenacity had made it.
+``with_retries`` runs the first attempt bare, so a successful call never pays for tenacity.
+When it fails and the policy says retry, tenacity takes over with that failure as its attempt 1
+(backoff, the attempt count and ``Retry-After`` come out exactly as if tenacity had made it).
+The policy's ``retry_if`` is asked exactly once per failed attempt: for the first one here,
+for the later ones by tenacity.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import TypeVar
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
 )
+from tenacity.retry import retry_base
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
@@ -27,7 +29,7 @@ from ._config import RetryPolicy, Timeout
 from ._errors import PostpressError
 from ._logging import logger
 
-__all__ = ["build_retrying", "retry_after_failure"]
+__all__ = ["Attempt", "with_retries"]
 
 
 T = TypeVar("T")
@@ -62,6 +64,22 @@ class wait_retry_after(wait_base):
         return self.fallback(retry_state)
 
 
+class retry_judged_first(retry_base):
+    """Retry what ``retry_if`` accepts; attempt 1 was judged before tenacity was entered."""
+
+    def __init__(self, retry_if: Callable[[BaseException], bool]) -> None:
+        self.retry_if = retry_if
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        if retry_state.attempt_number == 1:
+            return True
+        error = outcome.exception()
+        return error is not None and self.retry_if(error)
+
+
 def _log_retry(retry_state: RetryCallState) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -76,7 +94,7 @@ def _log_retry(retry_state: RetryCallState) -> None:
     )
 
 
-def build_retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetrying:
+def _retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetrying:
     """The tenacity controller for one call under ``policy``."""
     stop: stop_base = stop_after_attempt(policy.max_retries + 1)
     if deadline_at is not None:
@@ -87,24 +105,35 @@ def build_retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetry
             wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max),
             cap=policy.retry_after_max,
         ),
-        retry=retry_if_exception(policy.retry_if),
+        retry=retry_judged_first(policy.retry_if),
         sleep=policy.sleep or asyncio.sleep,
         before_sleep=_log_retry,
         reraise=True,
     )
 
 
-async def retry_after_failure(
+async def with_retries(attempt: Attempt[T], policy: RetryPolicy, timeout: Timeout) -> T:
+    """Run ``attempt`` and retry its failures as ``policy`` says, within ``timeout.deadline``.
+
+    Every ``PostpressError`` raised after retries carries ``.attempts``.
+    """
+    started = time.monotonic()
+    try:
+        return await attempt(None)
+    except Exception as exc:
+        if policy.max_retries == 0 or not policy.retry_if(exc):
+            raise
+        first_failure = exc  # tenacity is entered only here, never on the happy path
+    return await _retry_after_failure(attempt, first_failure, policy, timeout, started)
+
+
+async def _retry_after_failure(
     attempt: Attempt[T],
     first_failure: Exception,
     policy: RetryPolicy,
     timeout: Timeout,
     started: float,
 ) -> T:
-    """Retry ``attempt`` under ``policy`` after its first try (begun at ``started``) failed.
-
-    The caller has already checked that ``first_failure`` is retryable and retries are on.
-    """
     deadline_at = None if timeout.deadline is None else started + timeout.deadline
     pending: Exception | None = first_failure
     attempts = 1
@@ -119,7 +148,7 @@ async def retry_after_failure(
         return await attempt(budget)
 
     try:
-        return await build_retrying(policy, deadline_at)(next_attempt)
+        return await _retrying(policy, deadline_at)(next_attempt)
     except PostpressError as exc:
         exc.attempts = attempts
         raise

@@ -27,6 +27,7 @@ from anyio.from_thread import BlockingPortal
 from ._batch import ChatResult, IdFeed, ProgressCallback, feed_ahead, validate_batch_args
 from ._client import AsyncPostpress
 from ._config import (
+    DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_SIZE,
     NOT_GIVEN,
     Limits,
@@ -155,7 +156,7 @@ class Postpress:
         default_headers: Mapping[str, str] | None = None,
         ssl: _ssl.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
-        max_redirects: int = 5,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
     ) -> None:
         # Built now so that bad settings raise here, in the caller's thread; after a fork the
         # child builds a fresh one with the same settings.

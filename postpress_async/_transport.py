@@ -1,7 +1,8 @@
-"""The aiohttp transport: owns the session, sends one GET, follows safe redirects.
+"""The aiohttp transport: owns the session, sends one attempt, follows safe redirects.
 
-This is the only module that touches aiohttp's request API, and the one place its
-exceptions become ours. The key is sent only to the origin of ``base_url``: a redirect
+This is the only module that touches aiohttp, and the one place its exceptions become ours;
+a response that is not a 2xx becomes its ``APIStatusError`` here too, through the pure
+``_errors.status_error``. The key is sent only to the origin of ``base_url``: a redirect
 elsewhere is refused, never followed with or without the key.
 """
 
@@ -10,25 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
+import sys
 import time
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ._config import ClientConfig
+from ._config import Settings, Timeout
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    ResponseDecodeError,
+    ResponseTooLargeError,
     status_error,
 )
 from ._gate import Gate
 from ._logging import logger
+from ._version import __version__
 
-__all__ = ["HttpResponse", "ResponseTooLargeError", "Transport", "raise_for_status"]
+__all__ = ["USER_AGENT", "HttpResponse", "Transport", "client_timeout"]
+
+USER_AGENT: Final = (
+    f"postpress-async/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+    f" aiohttp/{aiohttp.__version__}"
+)
 
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -38,8 +46,20 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TIMEOUTS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)
 
 
-class ResponseTooLargeError(ResponseDecodeError):
-    """A successful response larger than the client's ``max_response_size``."""
+def client_timeout(timeout: Timeout, budget: float | None = None) -> aiohttp.ClientTimeout:
+    """One attempt's aiohttp timeout, shortened to ``budget`` seconds if given."""
+    total = timeout.attempt_total if budget is None else min(timeout.attempt_total, budget)
+    return aiohttp.ClientTimeout(total=total, connect=timeout.connect, sock_read=timeout.read)
+
+
+def request_headers(settings: Settings) -> dict[str, str]:
+    """The constant headers of every request, built once per client."""
+    return {
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+        **settings.default_headers,
+        "X-API-KEY": settings.api_key,
+    }
 
 
 class HttpResponse(NamedTuple):
@@ -56,14 +76,14 @@ class Transport:
 
     def __init__(
         self,
-        config: ClientConfig,
+        settings: Settings,
         session: aiohttp.ClientSession | None = None,
         *,
         ssl: _ssl.SSLContext | bool = True,
     ) -> None:
-        self._config = config
-        self._headers = config.request_headers()
-        self._timeout = config.timeout.aiohttp()
+        self._settings = settings
+        self._headers = request_headers(settings)
+        self._timeout = client_timeout(settings.timeout)
         # On its own session the constant headers and timeout are the session's defaults, so
         # aiohttp does not merge them again for every request; a caller's session gets them
         # with each request instead, along with the settings its own defaults might override.
@@ -78,7 +98,7 @@ class Transport:
                 "ssl": ssl,
             }
         )
-        self._origin = URL(config.base_url).origin()
+        self._origin = URL(settings.base_url).origin()
         self._ssl = ssl
         self._session = session
         self._owns_session = session is None
@@ -86,7 +106,7 @@ class Transport:
         self._closed = False
         # Waiting for a pooled connection must not eat into an attempt's timeout: requests
         # queue here, outside it, for one of the connector's connections.
-        limits = config.limits
+        limits = settings.limits
         pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
         self._slots = Gate(min(pool)) if pool and session is None else None
 
@@ -107,7 +127,7 @@ class Transport:
                 "create one client per event loop (or use pp.Postpress from sync code)"
             )
         if self._session is None:
-            limits = self._config.limits
+            limits = self._settings.limits
             connector = aiohttp.TCPConnector(
                 limit=limits.max_connections,
                 limit_per_host=limits.max_connections_per_host,
@@ -132,17 +152,18 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def get(self, url: URL, *, budget: float | None = None) -> HttpResponse:
-        """GET ``url`` once (following same-origin redirects) and read the body.
+    async def send(self, url: URL, budget: float | None = None) -> HttpResponse:
+        """One attempt: GET ``url`` (following same-origin redirects), read a 2xx response.
 
-        ``budget`` shortens this attempt's total timeout to what the overall deadline leaves.
+        Any other status raises its ``APIStatusError``. ``budget`` shortens this attempt's
+        timeout to what the overall deadline leaves.
         """
         session = self._session
         if session is None or self._closed or self._loop is not asyncio.get_running_loop():
             session = self._open()
         options = self._request_options
         if budget is not None:  # a retry: no longer than the overall deadline leaves
-            options = {**options, "timeout": self._config.timeout.aiohttp(budget)}
+            options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
         slots = self._slots
         if slots is None:
             return await self._get(session, url, options)
@@ -172,7 +193,9 @@ class Transport:
                     if debug:
                         elapsed = (time.perf_counter() - started) * 1000
                         logger.debug("GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed)
-                    return HttpResponse(status, resp.headers, body, url)
+                    if 200 <= status < 300:
+                        return HttpResponse(status, resp.headers, body, url)
+                    raise status_error(status, resp.headers, body)
             except _TIMEOUTS as exc:
                 raise APITimeoutError(f"GET {url.raw_path} timed out ({_describe(exc)})") from exc
             except aiohttp.ClientResponseError as exc:
@@ -186,10 +209,10 @@ class Transport:
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int
     ) -> URL:
-        if hops >= self._config.max_redirects:
+        if hops >= self._settings.max_redirects:
             raise APIStatusError(
                 f"{status} redirect not followed: more than max_redirects="
-                f"{self._config.max_redirects} redirects",
+                f"{self._settings.max_redirects} redirects",
                 status=status,
                 headers=headers,
                 body=b"",
@@ -221,7 +244,7 @@ class Transport:
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         status = resp.status
-        limit = self._config.max_response_size if status < 300 else ERROR_BODY_LIMIT
+        limit = self._settings.max_response_size if status < 300 else ERROR_BODY_LIMIT
         length = resp.content_length
         # Content-Length counts the bytes on the wire; a compressed body is measured as read.
         headers = resp.headers
@@ -254,10 +277,3 @@ def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
 def _describe(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def raise_for_status(response: HttpResponse) -> HttpResponse:
-    """Return a 2xx response; raise the mapped ``APIStatusError`` for any other."""
-    if 200 <= response.status < 300:
-        return response
-    raise status_error(response.status, response.headers, response.content)

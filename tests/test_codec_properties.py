@@ -140,6 +140,7 @@ attachments = st.lists(known_attachments | unknown_attachments, max_size=3)
 
 quoted_messages = obj(
     {"provider_id": texts, "sender_id": texts, "attachments": attachments},
+    optional={"message_id": ids},
     nullable={"text": texts},
 )
 reactions = obj(
@@ -186,7 +187,6 @@ messages = obj(
     optional={
         "object": st.just("Message"),
         "quoted": quoted_messages,
-        "message_id": ids,
         "event_type": documented_or_new(list(range(14)), small_ints),
         "is_forwarded": st.booleans(),
         "replies": small_ints,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 import postpress_async as pp
+from postpress_async._transport import client_timeout
+from postpress_async.testing import FakePostpress
 
 DEFAULT_BASE_URL = "https://api.postpress.ai/api/v1"
 
@@ -30,17 +33,29 @@ def make(**kwargs: Any) -> pp.AsyncPostpress:
 # -- api_key ----------------------------------------------------------------------------------
 
 
-def test_api_key_from_argument(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POSTPRESS_API_KEY", "pp_from_env")
-    client = pp.AsyncPostpress("pp_from_arg")
-    assert client._config.api_key == "pp_from_arg"
+async def sent_headers(server: FakePostpress, **kwargs: Any) -> Mapping[str, str]:
+    """The headers the server received for one retrieve by a client built with ``kwargs``."""
+    (chat_id,) = server.add_chats(1)
+    kwargs.setdefault("base_url", server.base_url)
+    async with pp.AsyncPostpress(**kwargs) as client:
+        await client.chats.retrieve(chat_id)
+    return server.requests[-1].headers
 
 
-def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_key_from_argument(
+    monkeypatch: pytest.MonkeyPatch, fake_postpress: FakePostpress
+) -> None:
     monkeypatch.setenv("POSTPRESS_API_KEY", "pp_from_env")
-    client = pp.AsyncPostpress()
-    assert client._config.api_key == "pp_from_env"
-    assert client._config.request_headers()["X-API-KEY"] == "pp_from_env"
+    headers = await sent_headers(fake_postpress, api_key=fake_postpress.api_key)
+    assert headers["X-API-KEY"] == fake_postpress.api_key
+
+
+async def test_api_key_from_environment(
+    monkeypatch: pytest.MonkeyPatch, fake_postpress: FakePostpress
+) -> None:
+    monkeypatch.setenv("POSTPRESS_API_KEY", fake_postpress.api_key)
+    headers = await sent_headers(fake_postpress)
+    assert headers["X-API-KEY"] == fake_postpress.api_key
 
 
 @pytest.mark.parametrize("env", [None, ""])
@@ -228,10 +243,10 @@ def test_timeout_value_semantics() -> None:
 
 
 def test_per_attempt_timeout_never_exceeds_the_deadline() -> None:
-    client_timeout = pp.Timeout(attempt=30, deadline=5).aiohttp()
-    assert client_timeout.total == 5
-    assert pp.Timeout(attempt=30, deadline=None).aiohttp().total == 30
-    assert pp.Timeout(attempt=30).aiohttp(budget=0.25).total == 0.25
+    assert pp.Timeout(attempt=30, deadline=5).attempt_total == 5
+    assert pp.Timeout(attempt=30, deadline=None).attempt_total == 30
+    assert client_timeout(pp.Timeout(attempt=30), budget=0.25).total == 0.25
+    assert client_timeout(pp.Timeout(attempt=30, connect=2, read=3)).sock_read == 3
 
 
 # -- retries ----------------------------------------------------------------------------------
@@ -324,7 +339,6 @@ def test_limits_value_semantics() -> None:
     assert pp.Limits() == pp.Limits()
     assert pp.Limits(max_connections=5) != pp.Limits()
     assert pp.Limits(dns_cache_ttl=None).dns_cache_ttl is None
-    assert make(limits=pp.Limits(max_connections=5))._config.limits.max_connections == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         pp.Limits().max_connections = 1  # type: ignore[misc]
 
@@ -365,11 +379,12 @@ def test_default_headers_must_be_strings() -> None:
         make(default_headers={"X-Team": 7})
 
 
-def test_default_headers_are_kept_and_the_key_comes_last() -> None:
-    client = make(default_headers={"X-Team": "growth"})
-    headers = client._config.request_headers()
+async def test_default_headers_are_sent_with_the_key(fake_postpress: FakePostpress) -> None:
+    headers = await sent_headers(
+        fake_postpress, api_key=fake_postpress.api_key, default_headers={"X-Team": "growth"}
+    )
     assert headers["X-Team"] == "growth"
-    assert headers["X-API-KEY"] == "pp_test_key"
+    assert headers["X-API-KEY"] == fake_postpress.api_key
     assert headers["Accept"] == "application/json"
     assert headers["User-Agent"].startswith("postpress-async/")
 

@@ -144,7 +144,6 @@ def test_example_response_decodes_field_for_field(as_text: bool) -> None:
         "is_sender": 0,
         "attachments": [],
         "quoted": None,
-        "message_id": None,
         "reactions": [],
         "seen": 1,
         "seen_by": {"att_01HXYZ4QK3WJ8FN3M6QH7TZ8GR": True},
@@ -231,7 +230,6 @@ def test_rich_chat_message_fields(rich: dict[str, Any]) -> None:
         "timestamp": dt.datetime(2026, 5, 17, 7, 42, 11, 250000, tzinfo=UTC),
         "text": "Here are the slides, the recording and the JD.",
         "is_sender": 1,
-        "message_id": "msg_01HY2RICHMSG3WJ8FN3M6QH7TZ",
         "seen": 1,
         "seen_by": {
             "att_01HY2RICHATT3WJ8FN3M6QH7T": True,
@@ -358,6 +356,20 @@ def test_rich_chat_every_attachment_variant(rich: dict[str, Any]) -> None:
     assert (image.size.width, image.size.height) == (1280, 720)
 
 
+def test_quoted_message_id_is_the_quoted_messages_postpress_id(rich: dict[str, Any]) -> None:
+    quoted = rich["lastMessage"]["quoted"]
+    del quoted["message_id"]
+    message = decode(rich).last_message
+    assert message is not None
+    assert message.quoted is not None
+    assert message.quoted.message_id is None
+    assert not hasattr(message, "message_id")  # a Message's own postpress id is .id
+    quoted["message_id"] = ""
+    with pytest.raises(pp.ResponseDecodeError) as info:
+        decode(rich)
+    assert info.value.path == "$.lastMessage.quoted.message_id"
+
+
 def test_rich_chat_quoted_reactions_and_reply(rich: dict[str, Any]) -> None:
     message = decode(rich).last_message
     assert message is not None
@@ -374,6 +386,7 @@ def test_rich_chat_quoted_reactions_and_reply(rich: dict[str, Any]) -> None:
             ),
             pp.FileAttachment(id="qfile_01", unavailable=False, file_name="agenda.txt"),
         ],
+        message_id="msg_01HY2QUOTEDMSG8FN3M6QH7TZ",
     )
     assert [type(r) for r in message.reactions] == [pp.Reaction] * 3
     assert [(r.value, r.sender_id, r.is_sender) for r in message.reactions] == [

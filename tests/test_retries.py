@@ -353,6 +353,29 @@ async def test_custom_predicate_is_respected(server: FakePostpress) -> None:
     assert all(isinstance(exc, pp.NotFoundError) for exc in seen)
 
 
+@pytest.mark.parametrize("failures", [1, 2, 3])
+async def test_predicate_is_asked_once_per_failed_attempt(
+    server: FakePostpress, failures: int
+) -> None:
+    server.fail(error=pp.ErrorType.UNEXPECTED_ERROR, times=failures)
+    asked: list[str] = []
+
+    def counting(exc: BaseException) -> bool:
+        asked.append(type(exc).__name__)
+        return pp.RetryPolicy().retry_if(exc)
+
+    sleeps = Sleeps()
+    client = client_for(server, sleeps, retry_if=counting)
+    async with client:
+        if failures <= 2:  # max_retries=2: the third attempt succeeds
+            await client.chats.retrieve(CHAT_ID)
+        else:
+            with pytest.raises(pp.InternalServerError):
+                await client.chats.retrieve(CHAT_ID)
+    assert asked == ["InternalServerError"] * failures
+    assert server.request_count == min(failures + 1, 3)
+
+
 async def test_custom_predicate_can_refuse_a_default_retry(server: FakePostpress) -> None:
     server.fail(status=429, times=None)
 

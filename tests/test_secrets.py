@@ -106,7 +106,7 @@ def test_async_client_repr() -> None:
     client = pp.AsyncPostpress(KEY, base_url="https://api.postpress.ai/api/v1")
     assert KEY not in repr(client)
     assert KEY not in str(client)
-    assert KEY not in repr(client._config)
+    assert KEY not in repr(vars(client))
     assert "redacted" in repr(client) or "api_key" not in repr(client)
 
 

@@ -1,0 +1,81 @@
+"""The one encoder of request URLs: path templates, path segments and query strings.
+
+Every value that goes into a URL passes through here, so an id can never reach another path
+(``/``, ``?``, ``#``, ``%``, ``.`` and ``..`` are all encoded) and a bad value is refused with
+an error that names the argument, before any request is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import quote
+
+__all__ = ["Route", "encode_query", "encode_segment"]
+
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+_PLAIN = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
+"""Values made only of unreserved characters other than ".": their own encoding."""
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+def _checked(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _percent_encoded(value: str, name: str) -> str:
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not valid unicode: {value!r}") from exc
+
+
+def encode_segment(value: object, name: str) -> str:
+    """``value`` percent-encoded as exactly one path segment; ``name`` is used in errors."""
+    if isinstance(value, str) and _PLAIN(value):  # the usual id: skip quote()'s work
+        return value
+    segment = _percent_encoded(_checked(value, name), name)
+    return _DOT_SEGMENTS.get(segment, segment)
+
+
+def encode_query(params: Mapping[str, object]) -> str:
+    """``?name=value&…`` for the values that are not None ("" when all are None)."""
+    parts = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and not value:
+            raise ValueError(f"{name} must not be empty; pass None to leave it out")
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, got {type(value).__name__}")
+        parts.append(f"{name}={_percent_encoded(value, name)}")
+    return "?" + "&".join(parts) if parts else ""
+
+
+class Route:
+    """An endpoint's path template, such as ``/chats/{chat_id}``, compiled once."""
+
+    __slots__ = ("_names", "_pieces", "template")
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        """The template as written; tracing reports it as ``url.template``."""
+        self._pieces = _PARAM.split(template)  # literal, name, literal, name, …, literal
+        self._names = tuple(self._pieces[1::2])
+
+    def path(self, *values: object) -> str:
+        """The path with each parameter encoded as one segment, in template order."""
+        if len(values) != len(self._names):
+            raise TypeError(f"{self.template} takes {len(self._names)} path values")
+        pieces = self._pieces
+        out = pieces[0]
+        for index, value in enumerate(values):
+            out += encode_segment(value, self._names[index]) + pieces[2 * index + 2]
+        return out
+
+    def __repr__(self) -> str:
+        return f"Route({self.template!r})"
