@@ -69,12 +69,15 @@ class Route:
 
     def path(self, *values: object) -> str:
         """The path with each parameter encoded as one segment, in template order."""
-        if len(values) != len(self._names):
-            raise TypeError(f"{self.template} takes {len(self._names)} path values")
+        names = self._names
+        if len(values) != len(names):
+            raise TypeError(f"{self.template} takes {len(names)} path values")
         pieces = self._pieces
+        if len(values) == 1:  # the usual route: no loop
+            return pieces[0] + encode_segment(values[0], names[0]) + pieces[2]
         out = pieces[0]
         for index, value in enumerate(values):
-            out += encode_segment(value, self._names[index]) + pieces[2 * index + 2]
+            out += encode_segment(value, names[index]) + pieces[2 * index + 2]
         return out
 
     def __repr__(self) -> str:

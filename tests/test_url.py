@@ -1,0 +1,56 @@
+"""The one URL encoder: routes, path segments and query strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from postpress_async._url import Route, encode_query, encode_segment
+
+
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [
+        ("chat_01HX", "chat_01HX"),
+        ("a/b", "a%2Fb"),
+        ("a?b#c", "a%3Fb%23c"),
+        ("100%", "100%25"),
+        ("with space", "with%20space"),
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("...", "..."),
+        ("é", "%C3%A9"),
+    ],
+)
+def test_a_value_is_exactly_one_segment(value: str, segment: str) -> None:
+    assert encode_segment(value, "chat_id") == segment
+
+
+def test_bad_segments_name_the_argument() -> None:
+    with pytest.raises(TypeError, match="chat_id must be a str, got int"):
+        encode_segment(7, "chat_id")
+    with pytest.raises(ValueError, match="chat_id must not be empty"):
+        encode_segment("", "chat_id")
+    with pytest.raises(ValueError, match="chat_id is not valid unicode"):
+        encode_segment("\ud800", "chat_id")
+
+
+def test_query_leaves_out_none_and_encodes_values() -> None:
+    assert encode_query({"account_id": None}) == ""
+    assert encode_query({"account_id": "acc 1/2", "x": None, "y": "z"}) == (
+        "?account_id=acc%201%2F2&y=z"
+    )
+    with pytest.raises(ValueError, match="account_id must not be empty; pass None"):
+        encode_query({"account_id": ""})
+    with pytest.raises(TypeError, match="account_id must be a str or None, got int"):
+        encode_query({"account_id": 3})
+
+
+def test_routes_fill_every_parameter_in_order() -> None:
+    assert Route("/chats/{chat_id}").path("a/b") == "/chats/a%2Fb"
+    two = Route("/chats/{chat_id}/messages/{message_id}")
+    assert two.path("c", "..") == "/chats/c/messages/%2E%2E"
+    assert two.template == "/chats/{chat_id}/messages/{message_id}"
+    with pytest.raises(TypeError, match="takes 2 path values"):
+        two.path("c")
+    with pytest.raises(ValueError, match="message_id must not be empty"):
+        two.path("c", "")
