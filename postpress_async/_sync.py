@@ -1,28 +1,21 @@
 """``Postpress``: the blocking client, a thin shell over ``AsyncPostpress``.
 
-Each client owns one anyio blocking portal: a daemon thread running an event loop, in which its
-``AsyncPostpress`` lives. Every method forwards one coroutine through the portal and waits for
-it; no logic is written twice. The caller's thread may itself run an event loop (a notebook):
-it only waits on a future, never touches that loop.
+Each client owns one ``LoopThread`` (``_loop_thread``): a daemon thread running an event loop,
+in which its ``AsyncPostpress`` lives. Every method forwards one coroutine to that loop and
+waits for it; no logic is written twice. The caller's thread may itself run an event loop (a
+notebook): it only waits on a future, never touches that loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import functools
 import os
 import ssl as _ssl
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import CancelledError, Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
-from typing import Final, TypeVar
-
-import anyio
-from anyio.from_thread import BlockingPortal
+from typing import TypeVar
 
 from ._batch import ChatResult, IdFeed, ProgressCallback, feed_ahead, validate_batch_args
 from ._client import AsyncPostpress
@@ -35,6 +28,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._loop_thread import LoopThread
 from ._models import Chat
 from ._response import RawResponse
 
@@ -42,99 +36,18 @@ __all__ = ["Postpress"]
 
 T = TypeVar("T")
 
-CLOSE_TIMEOUT: Final = 5.0
-"""Seconds ``close()`` and interpreter exit wait for connections to close."""
-CANCEL_GRACE: Final = 2.0
-"""Seconds an interrupted call waits for its cancelled task to unwind."""
 
+class _LoopThread(LoopThread):
+    """The loop thread of one ``Postpress``, with the ``AsyncPostpress`` that lives in it."""
 
-class _LoopThread:
-    """A daemon thread running an event loop with a blocking portal, and the async client."""
-
-    def __init__(self, make_client: Callable[[], AsyncPostpress]) -> None:
-        self.client = make_client()
-        started: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop]] = Future()
-        self._stopped = False
-
-        async def serve() -> None:
-            async with BlockingPortal() as portal:
-                started.set_result((portal, asyncio.get_running_loop()))
-                await portal.sleep_until_stopped()
-
-        def run() -> None:
-            try:
-                anyio.run(serve)
-            except BaseException as exc:  # surfaced to the thread that waits for start
-                if not started.done():
-                    started.set_exception(exc)
-
-        self.thread = threading.Thread(target=run, name="postpress-loop", daemon=True)
-        self.thread.start()
-        self.portal, self._loop = started.result()
-        _LIVE.add(self)
-
-    def call(self, func: Callable[[], Awaitable[T]]) -> T:
-        """Run ``func()`` in the loop and wait; an interrupt cancels it and waits it out."""
-        finished = threading.Event()
-
-        async def run() -> T:
-            try:
-                return await func()
-            finally:
-                finished.set()
-
-        if threading.get_ident() == self.thread.ident:
-            raise RuntimeError(
-                "a Postpress method was called from the client's own event loop thread "
-                "(in an on_progress callback?): it would wait for itself forever"
-            )
-        # The portal owns the loop; each call is scheduled on it directly, because the
-        # portal's per-call task machinery costs more than the rest of a request (measured:
-        # ~170 µs against ~60 µs per hop; see benchmarks/README.md, sync).
-        coroutine = run()
-        try:
-            if self._stopped:
-                raise RuntimeError("loop stopped")
-            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        except RuntimeError:  # closed, or closing under our feet
-            coroutine.close()
-            raise RuntimeError("this Postpress client is closed; create a new one") from None
-        try:
-            return future.result()
-        except CancelledError:
-            if self._stopped:
-                raise RuntimeError("this Postpress client was closed during the call") from None
-            raise
-        except BaseException:
-            # KeyboardInterrupt and friends: cancel the call in flight, and give it a moment
-            # to unwind so that the next call does not find it still running.
-            if future.cancel():
-                finished.wait(CANCEL_GRACE)
-            raise
-
-    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Close the async client and stop the loop; bounded by ``timeout`` seconds."""
-        if self._stopped:
-            return
-        self._stopped = True
-        _LIVE.discard(self)
-        try:
-            closing = self.portal.start_task_soon(self.client.aclose)
-            closing.result(timeout)
-            self.portal.start_task_soon(self.portal.stop, True).result(timeout)
-        except (FutureTimeout, RuntimeError):
-            pass  # the loop is gone or stuck; a daemon thread does not block exit
-        if threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
-
-
-_LIVE: set[_LoopThread] = set()
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for loop_thread in list(_LIVE):
-        loop_thread.close(timeout=CLOSE_TIMEOUT / 2)
+    def __init__(self, client: AsyncPostpress) -> None:
+        super().__init__(
+            "postpress-loop",
+            owner="this Postpress client",
+            hint=" (in an on_progress callback?)",
+            on_close=client.aclose,
+        )
+        self.client = client
 
 
 class Postpress:
@@ -195,7 +108,7 @@ class Postpress:
             if self._closed:
                 raise RuntimeError("this Postpress client is closed; create a new one")
             if self._loop_thread is None:
-                self._loop_thread = _LoopThread(self._make_client)
+                self._loop_thread = _LoopThread(self._make_client())
             return self._loop_thread
 
     def _call(self, func: Callable[[AsyncPostpress], Awaitable[T]]) -> T:
@@ -316,7 +229,7 @@ def _iterate(
             outstanding -= 1
             yield result
     finally:
-        if runner.thread.is_alive() and not runner._stopped:
+        if runner.thread.is_alive() and not runner.stopped:
             runner.call(results.aclose)
 
 
@@ -334,14 +247,11 @@ class ChatsWithRawResponse:
 
 
 _CLIENTS: weakref.WeakSet[Postpress] = weakref.WeakSet()
-_ABANDONED_IN_CHILD: list[_LoopThread] = []
 
 
 def _after_fork_in_child() -> None:
-    # The parents' loop threads do not exist in the child and their sockets are the parent's:
-    # keep those objects alive, never closed from here, and start afresh on first use.
-    _ABANDONED_IN_CHILD.extend(_LIVE)
-    _LIVE.clear()
+    # The parent's loop threads do not exist in the child (``_loop_thread`` forgets them):
+    # each client starts a fresh one, with a fresh AsyncPostpress, on first use.
     for client in list(_CLIENTS):
         client._after_fork_in_child()
 
