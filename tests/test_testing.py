@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.metadata
 import json
 import logging
 import subprocess
@@ -22,14 +23,14 @@ import yarl
 
 import postpress_async as pp
 from postpress_async import testing
-from postpress_async.testing import FakePostpress
+from postpress_async.testing import FakePostpress, _plugin
 
 EXAMPLE = Path(__file__).parent / "data" / "example_chat.json"
 ENVELOPE_KEYS = {"title", "detail", "instance", "type", "status"}
 
 # The plugin's fixtures, used here without relying on the installed entry point.
-fake_postpress = testing.fake_postpress
-fake_postpress_thread = testing.fake_postpress_thread
+fake_postpress = _plugin.fake_postpress
+fake_postpress_thread = _plugin.fake_postpress_thread
 
 
 @pytest.fixture
@@ -343,6 +344,48 @@ async def test_faults_apply_in_order_and_forever(
     assert (await fetch(session, url_of(server, chat_id)))[0] == 200
 
 
+async def test_the_earliest_registered_fault_for_the_id_or_any_id_answers(
+    server: FakePostpress, session: aiohttp.ClientSession
+) -> None:
+    a, b = server.add_chats(2)
+    first = server.fail(a, error=pp.ErrorType.NO_CHANNEL)  # 503, for a
+    anyone = server.fail(error=pp.ErrorType.UNEXPECTED_ERROR, times=2)  # 500, any id
+    last = server.fail(a, error=pp.ErrorType.ACCOUNT_RESTRICTED)  # 403, for a
+    assert server.faults == [first, anyone, last]
+    statuses = [(await fetch(session, url_of(server, i)))[0] for i in (b, a, a, a, a)]
+    assert statuses == [500, 503, 500, 403, 200]
+    assert (first.hits, anyone.hits, last.hits) == (1, 2, 1)
+    assert server.faults == []
+
+
+async def test_a_forever_fault_for_any_id_shadows_later_faults(
+    server: FakePostpress, session: aiohttp.ClientSession
+) -> None:
+    (a,) = server.add_chats(1)
+    forever = server.fail(error=pp.ErrorType.NETWORK_DOWN, times=None)
+    later = server.fail(a, error=pp.ErrorType.ACCOUNT_RESTRICTED)
+    statuses = [(await fetch(session, url_of(server, a)))[0] for _ in range(3)]
+    assert statuses == [503, 503, 503]
+    assert (forever.hits, later.hits) == (3, 0)
+    assert server.faults == [forever, later]
+
+
+async def test_faults_for_other_ids_and_paths_outside_the_routes(
+    server: FakePostpress, session: aiohttp.ClientSession
+) -> None:
+    a, b = server.add_chats(2)
+    others = [server.fail(f"other_{n}", error=pp.ErrorType.NO_CHANNEL) for n in range(2_700)]
+    assert (await fetch(session, url_of(server, a)))[0] == 200
+    # A path outside the route table has no chat id: only faults for any id reach it.
+    server.fail(b, error=pp.ErrorType.ACCOUNT_RESTRICTED)
+    server.fail(error=pp.ErrorType.UNEXPECTED_ERROR)
+    assert (await fetch(session, f"{server.base_url}/other"))[0] == 500
+    assert (await fetch(session, url_of(server, b)))[0] == 403
+    assert (await fetch(session, url_of(server, "other_7")))[0] == 503
+    assert server.faults == others[:7] + others[8:]
+    assert [r.chat_id for r in server.requests] == [a, None, b, "other_7"]
+
+
 async def test_status_only_fault_has_no_envelope(
     server: FakePostpress, session: aiohttp.ClientSession
 ) -> None:
@@ -598,12 +641,20 @@ def test_thread_fixture(fake_postpress_thread: FakePostpress) -> None:
     assert caught.value.code == 404
 
 
+def test_the_installed_pytest_entry_point_is_the_plugin_module() -> None:
+    plugins = importlib.metadata.entry_points(group="pytest11")
+    (entry,) = [e for e in plugins if e.name == "postpress_async"]
+    assert entry.load() is _plugin
+
+
 def test_imports_without_pytest() -> None:
     code = (
         "import sys; sys.modules['pytest'] = None; sys.modules['pytest_asyncio'] = None\n"
         "import postpress_async.testing as t\n"
-        "assert not hasattr(t, 'fake_postpress') and not hasattr(t, 'fake_postpress_thread')\n"
-        "assert t.FakePostpress\n"
+        "assert 'postpress_async.testing._plugin' not in sys.modules\n"
+        "assert t.__all__ == ['MISSING_ACCOUNT_ID', 'FakePostpress', 'Fault', 'RecordedRequest']\n"
+        "with t.FakePostpress() as server:\n"
+        "    assert server.base_url.startswith('http://127.0.0.1:')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
