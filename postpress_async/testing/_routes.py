@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import msgspec
 
 from .. import _fake_data as _fake
+from .._chats import CHAT
 from .._constants import ErrorType
 from .._models import Chat
 
@@ -110,7 +111,8 @@ class Route:
         return params
 
 
-ROUTES: tuple[Route, ...] = (Route("GET", "/chats/{chat_id}", get_chat),)
+ROUTES: tuple[Route, ...] = (Route("GET", CHAT.template, get_chat),)
+"""The endpoints served, on the SDK's own path templates."""
 
 
 def authenticate(headers: Mapping[str, str], api_key: str, rid: str) -> _fake.Reply | None:
