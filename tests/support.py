@@ -1,4 +1,5 @@
-"""What several test modules share: the API's tables, a fake sleep, and subprocess helpers.
+"""What several test modules share: the API's tables, the example chat, a fake sleep, the wait
+helper and subprocess helpers.
 
 The tables are copied from API.md rather than imported from the package, so that a test can
 disagree with the code.
@@ -6,12 +7,27 @@ disagree with the code.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
+
+DATA = Path(__file__).parent / "data"
+EXAMPLE: dict[str, Any] = json.loads((DATA / "example_chat.json").read_text("utf-8"))
+"""The reference's example chat, verbatim."""
+EXAMPLE_ID: str = EXAMPLE["id"]
+EXAMPLE_BODY = json.dumps(EXAMPLE).encode()
+
+SECRET_KEY = "pp_live_reliability_SECRET_7f3a"
+"""The API key of the secrets, redirect, hostile and fault tests: a value that cannot turn up by
+accident, so finding it anywhere but in ``X-API-KEY`` (to the base_url's origin) is a leak."""
 
 # API.md's retry table: the retryable error ids.
 RETRYABLE_IDS = frozenset(
@@ -36,6 +52,10 @@ CLASS_BY_STATUS: dict[int, type[pp.APIStatusError]] = {
 }
 
 
+async def no_sleep(seconds: float) -> None:
+    """A ``RetryPolicy.sleep`` that returns at once."""
+
+
 class Sleeps:
     """A ``RetryPolicy.sleep`` that records each wait and returns at once."""
 
@@ -48,6 +68,32 @@ class Sleeps:
 
 HANG = 60.0
 """Seconds after which a subprocess counts as hung (a guard, not a timing assertion)."""
+
+WAIT = 20.0
+"""Seconds after which ``until`` gives up on a condition (a hang guard, not a timing assertion)."""
+
+POLL = 0.01
+
+
+async def until(condition: Callable[[], bool], within: float = WAIT) -> bool:
+    """Let the event loop run until ``condition()`` holds; False if it still does not after
+    ``within`` seconds. Use as ``assert await until(lambda: ...), "what never happened"``."""
+    give_up = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > give_up:
+            return condition()
+        await asyncio.sleep(POLL)
+    return True
+
+
+def until_sync(condition: Callable[[], bool], within: float = WAIT) -> bool:
+    """``until`` for blocking tests, whose condition changes in other threads."""
+    give_up = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > give_up:
+            return condition()
+        time.sleep(POLL)
+    return True
 
 
 def clean_env(**settings: str) -> dict[str, str]:

@@ -63,42 +63,36 @@ def wire(chat: pp.Chat) -> Any:
 
 
 @pytest.fixture
-def server() -> Iterator[FakePostpress]:
-    with FakePostpress() as fake:
-        yield fake
+def ids(thread_server: FakePostpress) -> list[str]:
+    """A few generated chats on ``thread_server``."""
+    return thread_server.add_chats(FEW)
 
 
 @pytest.fixture
-def ids(server: FakePostpress) -> list[str]:
-    """A few generated chats on ``server``."""
-    return server.add_chats(FEW)
-
-
-@pytest.fixture
-def cli_env(server: FakePostpress, monkeypatch: pytest.MonkeyPatch) -> FakePostpress:
-    """Point the in-process CLI at ``server`` through the environment."""
+def cli_env(thread_server: FakePostpress, monkeypatch: pytest.MonkeyPatch) -> FakePostpress:
+    """Point the in-process CLI at ``thread_server`` through the environment."""
     for name in [k for k in os.environ if k.startswith("POSTPRESS_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("POSTPRESS_API_KEY", server.api_key)
-    monkeypatch.setenv("POSTPRESS_BASE_URL", server.base_url)
-    return server
+    monkeypatch.setenv("POSTPRESS_API_KEY", thread_server.api_key)
+    monkeypatch.setenv("POSTPRESS_BASE_URL", thread_server.base_url)
+    return thread_server
 
 
 # -- chats get ---------------------------------------------------------------------------------
 
 
-def test_get_prints_the_chat_as_wire_json(server: FakePostpress, ids: list[str]) -> None:
-    result = run_cli("chats", "get", ids[0], env=env_for(server))
+def test_get_prints_the_chat_as_wire_json(thread_server: FakePostpress, ids: list[str]) -> None:
+    result = run_cli("chats", "get", ids[0], env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert "lastMessage" in printed
     assert "last_message" not in printed
     assert (
         printed
-        == wire(server.chat(ids[0]))
-        == json.loads(json.dumps(server.chat(ids[0]).to_dict()))
+        == wire(thread_server.chat(ids[0]))
+        == json.loads(json.dumps(thread_server.chat(ids[0]).to_dict()))
     )
-    assert pp.decode_chat(result.stdout) == server.chat(ids[0])
+    assert pp.decode_chat(result.stdout) == thread_server.chat(ids[0])
     assert result.stderr == ""
 
 
@@ -112,34 +106,39 @@ def test_get_in_process(
     assert err == ""
 
 
-def test_get_the_example_chat(server: FakePostpress) -> None:
+def test_get_the_example_chat(thread_server: FakePostpress) -> None:
     example = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
-    chat_id = server.add_chat(example)
-    result = run_cli("chats", "get", chat_id, env=env_for(server))
+    chat_id = thread_server.add_chat(example)
+    result = run_cli("chats", "get", chat_id, env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed["lastMessage"]["text"] == example["lastMessage"]["text"]
-    assert printed == wire(server.chat(chat_id))
+    assert printed == wire(thread_server.chat(chat_id))
 
 
-def test_get_a_provider_id_with_account_id(server: FakePostpress, ids: list[str]) -> None:
-    chat = server.chat(ids[2])
+def test_get_a_provider_id_with_account_id(thread_server: FakePostpress, ids: list[str]) -> None:
+    chat = thread_server.chat(ids[2])
     assert chat.provider_id
     assert chat.account_id
     result = run_cli(
-        "chats", "get", chat.provider_id, "--account-id", chat.account_id, env=env_for(server)
+        "chats",
+        "get",
+        chat.provider_id,
+        "--account-id",
+        chat.account_id,
+        env=env_for(thread_server),
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == wire(chat)
-    assert server.requests[-1].query == {"account_id": chat.account_id}
+    assert thread_server.requests[-1].query == {"account_id": chat.account_id}
 
 
 def test_get_a_provider_id_without_account_id_is_a_bad_request(
-    server: FakePostpress, ids: list[str]
+    thread_server: FakePostpress, ids: list[str]
 ) -> None:
-    provider_id = server.chat(ids[2]).provider_id
+    provider_id = thread_server.chat(ids[2]).provider_id
     assert provider_id
-    result = run_cli("chats", "get", provider_id, env=env_for(server))
+    result = run_cli("chats", "get", provider_id, env=env_for(thread_server))
     assert result.returncode == 10
     line = only_line(result.stderr)
     assert "BadRequestError" in line
@@ -149,20 +148,20 @@ def test_get_a_provider_id_without_account_id_is_a_bad_request(
     assert result.stdout == ""
 
 
-def test_flags_override_the_environment(server: FakePostpress, ids: list[str]) -> None:
+def test_flags_override_the_environment(thread_server: FakePostpress, ids: list[str]) -> None:
     env = clean_env(
         POSTPRESS_API_KEY="pp_wrong_key",
         POSTPRESS_BASE_URL=f"http://127.0.0.1:{closed_port()}/api/v1",
     )
-    args = ["--api-key", server.api_key, "--base-url", server.base_url]
+    args = ["--api-key", thread_server.api_key, "--base-url", thread_server.base_url]
     result = run_cli("chats", "get", ids[0], *args, env=env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == wire(server.chat(ids[0]))
-    assert server.requests[-1].headers["x-api-key"] == server.api_key
+    assert json.loads(result.stdout) == wire(thread_server.chat(ids[0]))
+    assert thread_server.requests[-1].headers["x-api-key"] == thread_server.api_key
 
 
-def test_flags_work_without_any_environment(server: FakePostpress, ids: list[str]) -> None:
-    args = ["--api-key", server.api_key, "--base-url", server.base_url]
+def test_flags_work_without_any_environment(thread_server: FakePostpress, ids: list[str]) -> None:
+    args = ["--api-key", thread_server.api_key, "--base-url", thread_server.base_url]
     result = run_cli("chats", "get", ids[0], *args, env=clean_env())
     assert result.returncode == 0, result.stderr
 
@@ -170,8 +169,8 @@ def test_flags_work_without_any_environment(server: FakePostpress, ids: list[str
 # -- errors: one line on stderr, an exit code per family ---------------------------------------
 
 
-def test_not_found(server: FakePostpress) -> None:
-    result = run_cli("chats", "get", "chat_does_not_exist", env=env_for(server))
+def test_not_found(thread_server: FakePostpress) -> None:
+    result = run_cli("chats", "get", "chat_does_not_exist", env=env_for(thread_server))
     assert result.returncode == 9
     line = only_line(result.stderr)
     assert "NotFoundError" in line
@@ -181,8 +180,10 @@ def test_not_found(server: FakePostpress) -> None:
     assert result.stdout == ""
 
 
-def test_wrong_api_key(server: FakePostpress, ids: list[str]) -> None:
-    result = run_cli("chats", "get", ids[0], "--api-key", "pp_wrong_key", env=env_for(server))
+def test_wrong_api_key(thread_server: FakePostpress, ids: list[str]) -> None:
+    result = run_cli(
+        "chats", "get", ids[0], "--api-key", "pp_wrong_key", env=env_for(thread_server)
+    )
     assert result.returncode == 7
     line = only_line(result.stderr)
     assert "AuthenticationError" in line
@@ -233,66 +234,77 @@ def test_wrong_api_key(server: FakePostpress, ids: list[str]) -> None:
     ],
 )
 def test_status_errors(
-    server: FakePostpress, ids: list[str], fault: dict[str, Any], code: int, names: list[str]
+    thread_server: FakePostpress, ids: list[str], fault: dict[str, Any], code: int, names: list[str]
 ) -> None:
-    server.fail(ids[0], times=None, **fault)
-    result = run_cli("chats", "get", ids[0], "--max-retries", "0", env=env_for(server))
+    thread_server.fail(ids[0], times=None, **fault)
+    result = run_cli("chats", "get", ids[0], "--max-retries", "0", env=env_for(thread_server))
     assert result.returncode == code, result.stderr
     line = only_line(result.stderr)
     for name in names:
         assert name in line
-    assert len(server.requests) == 1  # --max-retries 0: no retry
+    assert len(thread_server.requests) == 1  # --max-retries 0: no retry
     assert result.stdout == ""
 
 
-def test_a_retryable_error_is_retried_by_default(server: FakePostpress, ids: list[str]) -> None:
-    server.fail(ids[0], error=pp.ErrorType.NETWORK_DOWN, times=1, retry_after=0)
-    result = run_cli("chats", "get", ids[0], env=env_for(server))
+def test_a_retryable_error_is_retried_by_default(
+    thread_server: FakePostpress, ids: list[str]
+) -> None:
+    thread_server.fail(ids[0], error=pp.ErrorType.NETWORK_DOWN, times=1, retry_after=0)
+    result = run_cli("chats", "get", ids[0], env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
-    assert len(server.requests) == 2
+    assert len(thread_server.requests) == 2
 
 
-def test_connection_refused(server: FakePostpress) -> None:
+def test_connection_refused(thread_server: FakePostpress) -> None:
     url = f"http://127.0.0.1:{closed_port()}/api/v1"
     result = run_cli(
-        "chats", "get", "chat_1", "--base-url", url, "--max-retries", "0", env=env_for(server)
+        "chats",
+        "get",
+        "chat_1",
+        "--base-url",
+        url,
+        "--max-retries",
+        "0",
+        env=env_for(thread_server),
     )
     assert result.returncode == 4, result.stderr
     assert "APIConnectionError" in only_line(result.stderr)
 
 
-def test_timeout(server: FakePostpress, ids: list[str]) -> None:
-    server.fail(ids[0], latency=10, times=1)
+def test_timeout(thread_server: FakePostpress, ids: list[str]) -> None:
+    thread_server.fail(ids[0], latency=10, times=1)
     args = ["--timeout", "0.2", "--max-retries", "0"]
-    result = run_cli("chats", "get", ids[0], *args, env=env_for(server))
+    result = run_cli("chats", "get", ids[0], *args, env=env_for(thread_server))
     assert result.returncode == 5, result.stderr
     assert "APITimeoutError" in only_line(result.stderr)
 
 
-def test_invalid_json_body(server: FakePostpress) -> None:
-    server.add_raw("chat_garbled", b'{"object": "Chat", "id": ')
-    result = run_cli("chats", "get", "chat_garbled", env=env_for(server))
+def test_invalid_json_body(thread_server: FakePostpress) -> None:
+    thread_server.add_raw("chat_garbled", b'{"object": "Chat", "id": ')
+    result = run_cli("chats", "get", "chat_garbled", env=env_for(thread_server))
     assert result.returncode == 6, result.stderr
     assert "ResponseDecodeError" in only_line(result.stderr)
-    assert len(server.requests) == 1  # a body that does not decode is not retried
+    assert len(thread_server.requests) == 1  # a body that does not decode is not retried
 
 
-def test_invalid_chat_body(server: FakePostpress) -> None:
-    server.add_raw("chat_partial", b'{"object": "Chat"}')
-    result = run_cli("chats", "get", "chat_partial", env=env_for(server))
+def test_invalid_chat_body(thread_server: FakePostpress) -> None:
+    thread_server.add_raw("chat_partial", b'{"object": "Chat"}')
+    result = run_cli("chats", "get", "chat_partial", env=env_for(thread_server))
     assert result.returncode == 6, result.stderr
     line = only_line(result.stderr)
     assert "ResponseDecodeError" in line
     assert "$.id" in line
 
 
-def test_missing_api_key(server: FakePostpress) -> None:
-    result = run_cli("chats", "get", "chat_1", env=clean_env(POSTPRESS_BASE_URL=server.base_url))
+def test_missing_api_key(thread_server: FakePostpress) -> None:
+    result = run_cli(
+        "chats", "get", "chat_1", env=clean_env(POSTPRESS_BASE_URL=thread_server.base_url)
+    )
     assert result.returncode == 3
     line = only_line(result.stderr)
     assert "ConfigurationError" in line
     assert "POSTPRESS_API_KEY" in line
-    assert server.requests == []
+    assert thread_server.requests == []
 
 
 def test_missing_api_key_in_process(
@@ -316,19 +328,21 @@ def test_missing_api_key_in_process(
         pytest.param(["demo", "--chats", "-1"], id="negative-chats"),
     ],
 )
-def test_usage_errors_exit_2(server: FakePostpress, argv: list[str]) -> None:
-    result = run_cli(*argv, env=env_for(server))
+def test_usage_errors_exit_2(thread_server: FakePostpress, argv: list[str]) -> None:
+    result = run_cli(*argv, env=env_for(thread_server))
     assert result.returncode == 2, result.stderr
     assert "usage: postpress" in result.stderr
-    assert server.requests == []
+    assert thread_server.requests == []
 
 
-def test_a_zero_timeout_is_not_silently_ignored(server: FakePostpress, ids: list[str]) -> None:
+def test_a_zero_timeout_is_not_silently_ignored(
+    thread_server: FakePostpress, ids: list[str]
+) -> None:
     # `--timeout 0` must be refused like `--timeout -1`, not replaced by the default.
-    result = run_cli("chats", "get", ids[0], "--timeout", "0", env=env_for(server))
+    result = run_cli("chats", "get", ids[0], "--timeout", "0", env=env_for(thread_server))
     assert result.returncode in (2, 3), result.stdout
     assert "timeout" in only_line(result.stderr)
-    assert server.requests == []
+    assert thread_server.requests == []
 
 
 def test_usage_error_in_process(cli_env: FakePostpress, capsys: pytest.CaptureFixture[str]) -> None:
@@ -338,17 +352,17 @@ def test_usage_error_in_process(cli_env: FakePostpress, capsys: pytest.CaptureFi
     assert "usage:" in capsys.readouterr().err
 
 
-def test_an_empty_chat_id_is_a_usage_error(server: FakePostpress) -> None:
-    result = run_cli("chats", "get", "", env=env_for(server))
+def test_an_empty_chat_id_is_a_usage_error(thread_server: FakePostpress) -> None:
+    result = run_cli("chats", "get", "", env=env_for(thread_server))
     assert result.returncode == 2
     assert "chat_id must not be empty" in only_line(result.stderr)
-    assert server.requests == []
+    assert thread_server.requests == []
 
 
-def test_a_hostile_id_stays_one_path_segment(server: FakePostpress) -> None:
-    result = run_cli("chats", "get", "../../admin?x=1#y", env=env_for(server))
+def test_a_hostile_id_stays_one_path_segment(thread_server: FakePostpress) -> None:
+    result = run_cli("chats", "get", "../../admin?x=1#y", env=env_for(thread_server))
     assert result.returncode == 9, result.stderr
-    assert server.requests[-1].chat_id == "../../admin?x=1#y"
+    assert thread_server.requests[-1].chat_id == "../../admin?x=1#y"
 
 
 # -- chats get-many ----------------------------------------------------------------------------
@@ -371,20 +385,20 @@ def failure_lines(text: str) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in lines)
 
 
-def test_get_many_to_files(server: FakePostpress, ids: list[str], tmp_path: Path) -> None:
+def test_get_many_to_files(thread_server: FakePostpress, ids: list[str], tmp_path: Path) -> None:
     missing = ["chat_missing_1", "chat_missing_2"]
     lines = ["# chats to export", ids[0], "", ids[1], "   ", missing[0], "#chat_commented_out"]
     id_file = write_ids(tmp_path / "ids.txt", [*lines, *ids[2:], f"  {missing[1]}  "])
     out, errs = tmp_path / "chats.jsonl", tmp_path / "errors.txt"
     result = run_cli(
         "chats", "get-many", str(id_file), "--output", str(out), "--errors", str(errs),
-        env=env_for(server),
+        env=env_for(thread_server),
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     chats = read_jsonl(out.read_text("utf-8"))
     assert sorted(c["id"] for c in chats) == sorted(ids)
-    assert all(c == wire(server.chat(c["id"])) for c in chats)
+    assert all(c == wire(thread_server.chat(c["id"])) for c in chats)
     failures = failure_lines(errs.read_text("utf-8"))
     assert sorted(failures) == missing
     assert all(
@@ -394,28 +408,30 @@ def test_get_many_to_files(server: FakePostpress, ids: list[str], tmp_path: Path
     assert f"fetched {len(ids)}, failed 2" in result.stderr
     assert "errors/resource_not_found" in result.stderr
     # Comments and blank lines were never requested; every id exactly once.
-    requested = Counter(r.chat_id for r in server.requests)
+    requested = Counter(r.chat_id for r in thread_server.requests)
     assert requested == Counter([*ids, *missing])
 
 
-def test_get_many_from_stdin_to_stdout(server: FakePostpress, ids: list[str]) -> None:
+def test_get_many_from_stdin_to_stdout(thread_server: FakePostpress, ids: list[str]) -> None:
     for args in (["-"], []):
-        server.reset()
-        result = run_cli("chats", "get-many", *args, env=env_for(server), stdin="\n".join(ids))
+        thread_server.reset()
+        result = run_cli(
+            "chats", "get-many", *args, env=env_for(thread_server), stdin="\n".join(ids)
+        )
         assert result.returncode == 0, result.stderr
         chats = read_jsonl(result.stdout)
         assert len(chats) == len(ids)
         assert {c["id"] for c in chats} == set(ids)
         assert all("lastMessage" in c for c in chats)
         assert f"fetched {len(ids)}, failed 0" in result.stderr
-        assert len(server.requests) == len(ids)
+        assert len(thread_server.requests) == len(ids)
 
 
-def test_get_many_failures_on_stderr_by_type(server: FakePostpress, ids: list[str]) -> None:
-    server.fail(ids[0], error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
-    server.fail(ids[1], error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
+def test_get_many_failures_on_stderr_by_type(thread_server: FakePostpress, ids: list[str]) -> None:
+    thread_server.fail(ids[0], error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
+    thread_server.fail(ids[1], error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
     lines = [*ids, "chat_missing"]
-    result = run_cli("chats", "get-many", "-", env=env_for(server), stdin="\n".join(lines))
+    result = run_cli("chats", "get-many", "-", env=env_for(thread_server), stdin="\n".join(lines))
     assert result.returncode == 1, result.stderr
     assert {c["id"] for c in read_jsonl(result.stdout)} == set(ids[2:])
     failures = failure_lines(result.stderr)
@@ -431,17 +447,24 @@ def test_get_many_failures_on_stderr_by_type(server: FakePostpress, ids: list[st
     assert by_type == {"errors/insufficient_permissions": 2, "errors/resource_not_found": 1}
 
 
-def test_get_many_retries_each_id(server: FakePostpress, ids: list[str]) -> None:
-    server.fail(ids[0], error=pp.ErrorType.NETWORK_DOWN, times=2, retry_after=0)
-    result = run_cli("chats", "get-many", env=env_for(server), stdin="\n".join(ids))
+def test_get_many_retries_each_id(thread_server: FakePostpress, ids: list[str]) -> None:
+    thread_server.fail(ids[0], error=pp.ErrorType.NETWORK_DOWN, times=2, retry_after=0)
+    result = run_cli("chats", "get-many", env=env_for(thread_server), stdin="\n".join(ids))
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(result.stdout)) == len(ids)
-    assert len(server.requests) == len(ids) + 2
+    assert len(thread_server.requests) == len(ids) + 2
 
 
-def test_get_many_with_a_wrong_key_reports_every_id(server: FakePostpress, ids: list[str]) -> None:
+def test_get_many_with_a_wrong_key_reports_every_id(
+    thread_server: FakePostpress, ids: list[str]
+) -> None:
     result = run_cli(
-        "chats", "get-many", "--api-key", "pp_wrong", env=env_for(server), stdin="\n".join(ids)
+        "chats",
+        "get-many",
+        "--api-key",
+        "pp_wrong",
+        env=env_for(thread_server),
+        stdin="\n".join(ids),
     )
     assert result.returncode == 1
     assert result.stdout == ""
@@ -449,48 +472,55 @@ def test_get_many_with_a_wrong_key_reports_every_id(server: FakePostpress, ids: 
     assert f"fetched 0, failed {len(ids)}" in result.stderr
 
 
-def test_get_many_concurrency(server: FakePostpress, tmp_path: Path) -> None:
-    many = server.add_chats(24, seed=3)
-    server.latency = 0.05
+def test_get_many_concurrency(thread_server: FakePostpress, tmp_path: Path) -> None:
+    many = thread_server.add_chats(24, seed=3)
+    thread_server.latency = 0.05
     id_file = write_ids(tmp_path / "ids.txt", many)
     out = tmp_path / "out.jsonl"
     result = run_cli(
-        "chats", "get-many", str(id_file), "-o", str(out), "--concurrency", "3", env=env_for(server)
+        "chats",
+        "get-many",
+        str(id_file),
+        "-o",
+        str(out),
+        "--concurrency",
+        "3",
+        env=env_for(thread_server),
     )
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(out.read_text("utf-8"))) == len(many)
-    assert 1 < server.max_in_flight <= 3
+    assert 1 < thread_server.max_in_flight <= 3
 
 
-def test_get_many_with_account_id(server: FakePostpress, ids: list[str]) -> None:
-    chat = server.chat(ids[3])
+def test_get_many_with_account_id(thread_server: FakePostpress, ids: list[str]) -> None:
+    chat = thread_server.chat(ids[3])
     assert chat.provider_id
     assert chat.account_id
     result = run_cli(
         "chats", "get-many", "--account-id", chat.account_id,
-        env=env_for(server), stdin=chat.provider_id,
+        env=env_for(thread_server), stdin=chat.provider_id,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert read_jsonl(result.stdout) == [wire(chat)]
 
 
-def test_get_many_an_empty_file(server: FakePostpress, tmp_path: Path) -> None:
+def test_get_many_an_empty_file(thread_server: FakePostpress, tmp_path: Path) -> None:
     id_file = write_ids(tmp_path / "ids.txt", ["# nothing here", ""])
-    result = run_cli("chats", "get-many", str(id_file), env=env_for(server))
+    result = run_cli("chats", "get-many", str(id_file), env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "fetched 0, failed 0" in result.stderr
-    assert server.requests == []
+    assert thread_server.requests == []
 
 
-def test_get_many_a_missing_file(server: FakePostpress, tmp_path: Path) -> None:
-    result = run_cli("chats", "get-many", str(tmp_path / "nope.txt"), env=env_for(server))
+def test_get_many_a_missing_file(thread_server: FakePostpress, tmp_path: Path) -> None:
+    result = run_cli("chats", "get-many", str(tmp_path / "nope.txt"), env=env_for(thread_server))
     assert result.returncode == 2
     assert "nope.txt" in only_line(result.stderr)
 
 
-def test_get_many_missing_api_key(server: FakePostpress) -> None:
-    env = clean_env(POSTPRESS_BASE_URL=server.base_url)
+def test_get_many_missing_api_key(thread_server: FakePostpress) -> None:
+    env = clean_env(POSTPRESS_BASE_URL=thread_server.base_url)
     result = run_cli("chats", "get-many", env=env, stdin="chat_1\n")
     assert result.returncode == 3
     assert "ConfigurationError" in only_line(result.stderr)
@@ -509,12 +539,12 @@ def test_get_many_in_process(
     assert f"fetched {len(ids)}, failed 1" in stderr
 
 
-def test_get_many_into_a_closed_pipe(server: FakePostpress, tmp_path: Path) -> None:
+def test_get_many_into_a_closed_pipe(thread_server: FakePostpress, tmp_path: Path) -> None:
     """``postpress chats get-many ids.txt | head -1``: the reader leaving is not an error."""
-    id_file = write_ids(tmp_path / "ids.txt", server.add_chats(1000, seed=2))
+    id_file = write_ids(tmp_path / "ids.txt", thread_server.add_chats(1000, seed=2))
     proc = subprocess.Popen(
         [*CLI, "chats", "get-many", str(id_file), "--concurrency", "8"],
-        env=env_for(server),
+        env=env_for(thread_server),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -538,13 +568,13 @@ def test_get_many_into_a_closed_pipe(server: FakePostpress, tmp_path: Path) -> N
     assert b"Traceback" not in err, err
 
 
-def test_get_many_interrupted(server: FakePostpress, tmp_path: Path) -> None:
-    many = server.add_chats(200, seed=4)
-    server.latency = 0.05
+def test_get_many_interrupted(thread_server: FakePostpress, tmp_path: Path) -> None:
+    many = thread_server.add_chats(200, seed=4)
+    thread_server.latency = 0.05
     id_file = write_ids(tmp_path / "ids.txt", many)
     proc = subprocess.Popen(
         [*CLI, "chats", "get-many", str(id_file), "--concurrency", "2"],
-        env=env_for(server),
+        env=env_for(thread_server),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -617,8 +647,8 @@ def run_with_terminal_stderr(
 
 
 @pytest.fixture
-def id_file(server: FakePostpress, tmp_path: Path) -> Path:
-    return write_ids(tmp_path / "ids.txt", server.add_chats(40, seed=5))
+def id_file(thread_server: FakePostpress, tmp_path: Path) -> Path:
+    return write_ids(tmp_path / "ids.txt", thread_server.add_chats(40, seed=5))
 
 
 def get_many_args(id_file: Path, *extra: str) -> list[str]:
@@ -626,8 +656,8 @@ def get_many_args(id_file: Path, *extra: str) -> list[str]:
     return [*CLI, "chats", "get-many", str(id_file), "-o", str(out), *extra]
 
 
-def test_progress_bar_on_a_terminal(server: FakePostpress, id_file: Path) -> None:
-    code, shown = run_with_terminal_stderr(get_many_args(id_file), env_for(server))
+def test_progress_bar_on_a_terminal(thread_server: FakePostpress, id_file: Path) -> None:
+    code, shown = run_with_terminal_stderr(get_many_args(id_file), env_for(thread_server))
     assert code == 0, shown
     assert "chat/s" in shown, shown
     assert "40/40" in shown, shown  # a file of ids is counted first: a bar with a total
@@ -636,32 +666,40 @@ def test_progress_bar_on_a_terminal(server: FakePostpress, id_file: Path) -> Non
     assert len(read_jsonl(id_file.with_suffix(".jsonl").read_text("utf-8"))) == 40
 
 
-def test_progress_bar_on_a_terminal_of_unknown_size(server: FakePostpress, id_file: Path) -> None:
+def test_progress_bar_on_a_terminal_of_unknown_size(
+    thread_server: FakePostpress, id_file: Path
+) -> None:
     # A pseudo-terminal whose size nobody set reports 0 columns: the bar must still show
     # its count and rate rather than an empty line.
-    code, shown = run_with_terminal_stderr(get_many_args(id_file), env_for(server), columns=None)
+    code, shown = run_with_terminal_stderr(
+        get_many_args(id_file), env_for(thread_server), columns=None
+    )
     assert code == 0, shown
     assert "chat/s" in shown, shown
 
 
-def test_no_progress_bar_on_a_terminal_when_told(server: FakePostpress, id_file: Path) -> None:
-    code, shown = run_with_terminal_stderr(get_many_args(id_file, "--no-progress"), env_for(server))
+def test_no_progress_bar_on_a_terminal_when_told(
+    thread_server: FakePostpress, id_file: Path
+) -> None:
+    code, shown = run_with_terminal_stderr(
+        get_many_args(id_file, "--no-progress"), env_for(thread_server)
+    )
     assert code == 0, shown
     assert "chat/s" not in shown, shown
     assert "\r" not in shown.replace("\r\n", "\n"), shown
     assert "fetched 40, failed 0" in shown
 
 
-def test_no_progress_bar_into_a_pipe(server: FakePostpress, id_file: Path) -> None:
-    result = run_cli(*get_many_args(id_file)[len(CLI) :], env=env_for(server))
+def test_no_progress_bar_into_a_pipe(thread_server: FakePostpress, id_file: Path) -> None:
+    result = run_cli(*get_many_args(id_file)[len(CLI) :], env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
     assert "chat/s" not in result.stderr
     assert "\r" not in result.stderr
     assert only_line(result.stderr).startswith("fetched 40, failed 0")
 
 
-def test_progress_bar_into_a_pipe_when_told(server: FakePostpress, id_file: Path) -> None:
-    result = run_cli(*get_many_args(id_file, "--progress")[len(CLI) :], env=env_for(server))
+def test_progress_bar_into_a_pipe_when_told(thread_server: FakePostpress, id_file: Path) -> None:
+    result = run_cli(*get_many_args(id_file, "--progress")[len(CLI) :], env=env_for(thread_server))
     assert result.returncode == 0, result.stderr
     assert "chat/s" in result.stderr
     assert "40/40" in result.stderr

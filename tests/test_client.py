@@ -8,31 +8,20 @@ import gzip
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
 import pytest
 from aiohttp import web
+from support import EXAMPLE, no_sleep
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
 PREFIX = "/api/v1/chats/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def no_sleep(seconds: float) -> None:
-    """Retry waits cost nothing in these tests."""
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        yield fake
 
 
 def client_for(base_url: str, api_key: str = "pp_test_key", **kwargs: Any) -> pp.AsyncPostpress:

@@ -89,10 +89,9 @@ def must_be_refused(value: str) -> bool:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress(api_key=KEY) as fake:
-        fake.add_chat(EXAMPLE)
-        yield fake
+def server(secret_server: FakePostpress) -> FakePostpress:
+    """Every test here talks to the server that takes only the secret key."""
+    return secret_server
 
 
 @pytest.fixture

@@ -7,34 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLE, no_sleep
+from support import SECRET_KEY as KEY
 
 import postpress_async as pp
 from postpress_async import _logging
 from postpress_async.testing import FakePostpress
 
-KEY = "pp_live_SECRET_abc123"
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
 CHAT_ID: str = EXAMPLE["id"]
 
 
-async def no_sleep(seconds: float) -> None:
-    """Retry waits cost nothing here."""
-
-
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress(api_key=KEY) as fake:
-        fake.add_chat(EXAMPLE)
-        yield fake
+def server(secret_server: FakePostpress) -> FakePostpress:
+    """Every test here talks to the server that takes only the secret key."""
+    return secret_server
 
 
 @pytest.fixture

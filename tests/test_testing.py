@@ -33,12 +33,6 @@ fake_postpress_thread = testing.fake_postpress_thread
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client_session:
         yield client_session
