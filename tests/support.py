@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +25,9 @@ EXAMPLE: dict[str, Any] = json.loads((DATA / "example_chat.json").read_text("utf
 """The reference's example chat, verbatim."""
 EXAMPLE_ID: str = EXAMPLE["id"]
 EXAMPLE_BODY = json.dumps(EXAMPLE).encode()
+
+PREFIX = "/api/v1"
+"""The path prefix of the fake server's base_url."""
 
 SECRET_KEY = "pp_live_reliability_SECRET_7f3a"
 """The API key of the secrets, redirect, hostile and fault tests: a value that cannot turn up by
@@ -130,3 +134,32 @@ def run(
         timeout=timeout,
         check=False,
     )
+
+
+# -- process resources and ports ----------------------------------------------------------------
+
+
+def open_fds() -> int:
+    """File descriptors open in this process (Linux: ``/proc/self/fd``)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux: ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def padded_chat(size: int) -> bytes:
+    """The example chat as exactly ``size`` bytes of valid JSON (padded with spaces)."""
+    assert len(EXAMPLE_BODY) <= size
+    return EXAMPLE_BODY[:-1] + b" " * (size - len(EXAMPLE_BODY)) + b"}"
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

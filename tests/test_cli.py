@@ -10,7 +10,6 @@ import pty
 import select
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import HANG, clean_env, env_for, run
+from support import HANG, clean_env, closed_port, env_for, run
 
 import postpress_async as pp
 from postpress_async import _cli
@@ -41,14 +40,6 @@ def run_cli(
     timeout: float = HANG,
 ) -> subprocess.CompletedProcess[str]:
     return run([*CLI, *args], env=env, stdin=stdin, cwd=cwd, timeout=timeout)
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def only_line(text: str) -> str:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from support import EXAMPLE, no_sleep
+from support import EXAMPLE, closed_port, no_sleep
 from support import SECRET_KEY as KEY
 
 import postpress_async as pp
@@ -41,13 +40,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def client_for(base_url: str, **kwargs: Any) -> pp.AsyncPostpress:
     kwargs.setdefault("retry", pp.RetryPolicy(sleep=no_sleep))
     return pp.AsyncPostpress(KEY, base_url=base_url, **kwargs)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def chain(exc: BaseException) -> list[BaseException]:
