@@ -8,9 +8,13 @@ short names; a module that needs particular chats on the server extends ``server
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from cli_support import FEW
+from payloads import load
 from support import EXAMPLE, SECRET_KEY
 
 from postpress_async.testing import FakePostpress
@@ -39,3 +43,31 @@ async def secret_server() -> AsyncIterator[FakePostpress]:
     async with FakePostpress(api_key=SECRET_KEY) as fake:
         fake.add_chat(EXAMPLE)
         yield fake
+
+
+@pytest.fixture
+def example() -> dict[str, Any]:
+    """A fresh copy of the reference's example chat payload, for a test to edit."""
+    return load("example_chat.json")
+
+
+@pytest.fixture
+def rich() -> dict[str, Any]:
+    """A fresh copy of the hand-written rich chat payload (every variant and optional field)."""
+    return load("rich_chat.json")
+
+
+@pytest.fixture
+def ids(thread_server: FakePostpress) -> list[str]:
+    """A few generated chats on ``thread_server`` (the CLI tests)."""
+    return thread_server.add_chats(FEW)
+
+
+@pytest.fixture
+def cli_env(thread_server: FakePostpress, monkeypatch: pytest.MonkeyPatch) -> FakePostpress:
+    """Point the in-process CLI at ``thread_server`` through the environment."""
+    for name in [k for k in os.environ if k.startswith("POSTPRESS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("POSTPRESS_API_KEY", thread_server.api_key)
+    monkeypatch.setenv("POSTPRESS_BASE_URL", thread_server.base_url)
+    return thread_server

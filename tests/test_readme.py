@@ -147,7 +147,7 @@ def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> No
     ran = 0
     for argv in CLI_COMMANDS:
         if argv[0] != "chats":
-            continue  # fake-server serves forever; demo is tested in test_cli.py
+            continue  # fake-server serves forever; demo: test_cli_fake_server_and_demo.py
         result = run([sys.executable, "-m", "postpress_async", *argv], env=env, cwd=tmp_path)
         assert result.returncode == 0, (argv, result.stderr)
         ran += 1
