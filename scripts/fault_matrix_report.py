@@ -1,4 +1,4 @@
-"""Run the fault matrix of tests/faultlib.py and write docs/reliability.md from what it saw.
+"""Run the fault matrix of tests/fault_rows.py and write docs/reliability.md from what it saw.
 
     .venv/bin/python scripts/fault_matrix_report.py            # writes docs/reliability.md
     .venv/bin/python scripts/fault_matrix_report.py --stdout   # prints it instead
@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import aiohttp  # noqa: E402
-from faultlib import ROWS, Observation, run_row, show_count  # noqa: E402
+from fault_rows import ROWS  # noqa: E402
+from fault_runner import Observation, run_row, show_count  # noqa: E402
 
 import postpress_async as pp  # noqa: E402
 
@@ -43,7 +44,7 @@ def render(observations: list[Observation]) -> str:
         "",
         "Each row is one request through `AsyncPostpress.chats.retrieve` to a real server on "
         "127.0.0.1: `FakePostpress` (its `fail(...)` fault injection) or, for faults an HTTP "
-        "framework will not produce, a raw asyncio socket server (`tests/faultlib.py`). The "
+        "framework will not produce, a raw asyncio socket server (`tests/rawserver.py`). The "
         "same rows are asserted by `tests/test_fault_matrix.py`. The client runs with "
         "`max_retries=2` and retry waits replaced by a recording fake, so *elapsed* is the "
         "time spent on the network, not in backoff.",

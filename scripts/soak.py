@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from faultlib import soak_async, soak_threads
+from soak_runner import soak_async, soak_threads
 
 
 def main(argv: list[str] | None = None) -> int:

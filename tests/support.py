@@ -1,4 +1,5 @@
-"""What several test modules share: the API's tables, a fake sleep, and subprocess helpers.
+"""What several test modules share: the API's tables, the example chat, a fake sleep, the wait
+helper and subprocess helpers.
 
 The tables are copied from API.md rather than imported from the package, so that a test can
 disagree with the code.
@@ -6,12 +7,31 @@ disagree with the code.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import socket
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
+
+DATA = Path(__file__).parent / "data"
+EXAMPLE: dict[str, Any] = json.loads((DATA / "example_chat.json").read_text("utf-8"))
+"""The reference's example chat, verbatim."""
+EXAMPLE_ID: str = EXAMPLE["id"]
+EXAMPLE_BODY = json.dumps(EXAMPLE).encode()
+
+PREFIX = "/api/v1"
+"""The path prefix of the fake server's base_url."""
+
+SECRET_KEY = "pp_live_reliability_SECRET_7f3a"
+"""The API key of the secrets, redirect, hostile and fault tests: a value that cannot turn up by
+accident, so finding it anywhere but in ``X-API-KEY`` (to the base_url's origin) is a leak."""
 
 # API.md's retry table: the retryable error ids.
 RETRYABLE_IDS = frozenset(
@@ -36,6 +56,10 @@ CLASS_BY_STATUS: dict[int, type[pp.APIStatusError]] = {
 }
 
 
+async def no_sleep(seconds: float) -> None:
+    """A ``RetryPolicy.sleep`` that returns at once."""
+
+
 class Sleeps:
     """A ``RetryPolicy.sleep`` that records each wait and returns at once."""
 
@@ -48,6 +72,32 @@ class Sleeps:
 
 HANG = 60.0
 """Seconds after which a subprocess counts as hung (a guard, not a timing assertion)."""
+
+WAIT = 20.0
+"""Seconds after which ``until`` gives up on a condition (a hang guard, not a timing assertion)."""
+
+POLL = 0.01
+
+
+async def until(condition: Callable[[], bool], within: float = WAIT) -> bool:
+    """Let the event loop run until ``condition()`` holds; False if it still does not after
+    ``within`` seconds. Use as ``assert await until(lambda: ...), "what never happened"``."""
+    give_up = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > give_up:
+            return condition()
+        await asyncio.sleep(POLL)
+    return True
+
+
+def until_sync(condition: Callable[[], bool], within: float = WAIT) -> bool:
+    """``until`` for blocking tests, whose condition changes in other threads."""
+    give_up = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > give_up:
+            return condition()
+        time.sleep(POLL)
+    return True
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -84,3 +134,32 @@ def run(
         timeout=timeout,
         check=False,
     )
+
+
+# -- process resources and ports ----------------------------------------------------------------
+
+
+def open_fds() -> int:
+    """File descriptors open in this process (Linux: ``/proc/self/fd``)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux: ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def padded_chat(size: int) -> bytes:
+    """The example chat as exactly ``size`` bytes of valid JSON (padded with spaces)."""
+    assert len(EXAMPLE_BODY) <= size
+    return EXAMPLE_BODY[:-1] + b" " * (size - len(EXAMPLE_BODY)) + b"}"
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -13,44 +13,14 @@ import itertools
 import random
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from support import WAIT, Sleeps, until, until_sync
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
-
-HANG_GUARD = 20.0
-"""Seconds after which a wait is a hang, not a slow machine."""
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Let the loop run until ``condition()`` holds; fail (not hang) if it never does."""
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.01)
-
-
-def until_sync(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.01)
-
-
-class Sleeps:
-    """A ``RetryPolicy.sleep`` that records each wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 class CountingIds:
@@ -70,12 +40,6 @@ class CountingIds:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        yield fake
-
-
-@pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
 
@@ -92,7 +56,7 @@ async def client(server: FakePostpress, sleeps: Sleeps) -> AsyncIterator[pp.Asyn
 
 
 async def collect(results: AsyncIterator[pp.ChatResult]) -> list[pp.ChatResult]:
-    return await asyncio.wait_for(_drain(results), HANG_GUARD)
+    return await asyncio.wait_for(_drain(results), WAIT)
 
 
 async def _drain(results: AsyncIterator[pp.ChatResult]) -> list[pp.ChatResult]:
@@ -261,7 +225,7 @@ async def test_a_slow_first_id_does_not_let_ordered_results_pile_up(
     source = CountingIds(iter([known[0], *(known[1 + i % 5] for i in range(10**6))]))
     results = client.chats.retrieve_many(source, concurrency=concurrency, ordered=True)
     consumer = asyncio.create_task(anext(results))
-    await until(lambda: source.taken > concurrency, "the workers went past the slow id")
+    assert await until(lambda: source.taken > concurrency), "the workers went past the slow id"
     await asyncio.sleep(0.2)  # every chance to run ahead while index 0 holds the line
     assert source.taken <= 3 * concurrency
     assert not consumer.done()
@@ -269,7 +233,7 @@ async def test_a_slow_first_id_does_not_let_ordered_results_pile_up(
     with pytest.raises(asyncio.CancelledError):
         await consumer
     await results.aclose()
-    await until(lambda: server.in_flight == 0, "server saw the slow request cancelled")
+    assert await until(lambda: server.in_flight == 0), "server saw the slow request cancelled"
 
 
 async def test_a_billion_ids_and_break_after_a_hundred(
@@ -289,11 +253,11 @@ async def test_a_billion_ids_and_break_after_a_hundred(
                     break
         return got
 
-    got = await asyncio.wait_for(first_hundred(), HANG_GUARD)
+    got = await asyncio.wait_for(first_hundred(), WAIT)
     assert len(got) == 100
     assert all(r.ok for r in got)
     assert source.taken <= 100 + 3 * concurrency
-    await until(lambda: server.in_flight == 0, "in-flight requests ended after the break")
+    assert await until(lambda: server.in_flight == 0), "in-flight requests ended after the break"
 
 
 # -- inputs and argument checks ---------------------------------------------------------------
@@ -427,10 +391,10 @@ async def test_break_cancels_requests_in_flight(
             return r  # leaves the loop with three requests still in flight
         raise AssertionError("no result")
 
-    r = await asyncio.wait_for(first(), HANG_GUARD)
+    r = await asyncio.wait_for(first(), WAIT)
     assert r.chat_id == ids[0]
     assert r.ok
-    await until(lambda: server.in_flight == 0, "server saw the requests cancelled")
+    assert await until(lambda: server.in_flight == 0), "server saw the requests cancelled"
     # Nothing new was started after the break, and the client still works.
     started = server.request_count
     server.latency = 0.0
@@ -443,11 +407,11 @@ async def test_aclose_cancels_requests_in_flight(
 ) -> None:
     ids = slow_server(server, 20)
     results = client.chats.retrieve_many(ids, concurrency=5)
-    first = await asyncio.wait_for(anext(results), HANG_GUARD)
+    first = await asyncio.wait_for(anext(results), WAIT)
     assert first.chat_id == ids[0]
-    await until(lambda: server.in_flight == 5, "the pool filled up")
-    await asyncio.wait_for(results.aclose(), HANG_GUARD)
-    await until(lambda: server.in_flight == 0, "server saw the requests cancelled")
+    assert await until(lambda: server.in_flight == 5), "the pool filled up"
+    await asyncio.wait_for(results.aclose(), WAIT)
+    assert await until(lambda: server.in_flight == 0), "server saw the requests cancelled"
     server.latency = 0.0
     assert (await client.chats.retrieve(ids[3])).id == ids[3]
 
@@ -464,12 +428,12 @@ async def test_cancelling_the_consumer_cancels_requests_in_flight(
             got.append(r)
 
     task = asyncio.create_task(consume())
-    await until(lambda: server.in_flight == 6, "the pool filled up")
+    assert await until(lambda: server.in_flight == 6), "the pool filled up"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, HANG_GUARD)
+        await asyncio.wait_for(task, WAIT)
     assert got == []
-    await until(lambda: server.in_flight == 0, "server saw the requests cancelled")
+    assert await until(lambda: server.in_flight == 0), "server saw the requests cancelled"
     assert server.request_count == 6
     server.latency = 0.0
     assert (await client.chats.retrieve(ids[0])).id == ids[0]
@@ -482,7 +446,7 @@ async def test_timeout_around_the_consumer_cancels_requests(
     server.latency = 60.0
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(_drain(client.chats.retrieve_many(ids, concurrency=3)), 0.3)
-    await until(lambda: server.in_flight == 0, "server saw the requests cancelled")
+    assert await until(lambda: server.in_flight == 0), "server saw the requests cancelled"
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -533,9 +497,9 @@ async def test_on_progress_that_raises_stops_the_batch(
             got.append(r)
 
     with pytest.raises(OverflowError, match="progress bar broke"):
-        await asyncio.wait_for(consume(), HANG_GUARD)
+        await asyncio.wait_for(consume(), WAIT)
     assert len(got) == 2
-    await until(lambda: server.in_flight == 0, "the batch stopped")
+    assert await until(lambda: server.in_flight == 0), "the batch stopped"
 
 
 # -- retries ----------------------------------------------------------------------------------
@@ -584,7 +548,7 @@ async def test_an_iterator_that_raises_propagates_after_the_ids_taken(
             got.append(r)
 
     with pytest.raises(LookupError, match="the id source broke"):
-        await asyncio.wait_for(consume(), HANG_GUARD)
+        await asyncio.wait_for(consume(), WAIT)
     check_accounting(ids, got, server)
     assert server.in_flight == 0
 
@@ -607,17 +571,11 @@ async def test_an_async_iterator_that_raises_propagates_after_the_ids_taken(
             got.append(r)
 
     with pytest.raises(LookupError, match="the async id source broke"):
-        await asyncio.wait_for(consume(), HANG_GUARD)
+        await asyncio.wait_for(consume(), WAIT)
     assert [r.chat_id for r in got] == ids
 
 
 # -- the blocking twin ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def thread_server() -> Iterator[FakePostpress]:
-    with FakePostpress() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -666,7 +624,7 @@ def test_sync_retrieve_many_break_then_client_still_usable(
     for r in sync_client.chats.retrieve_many(ids, concurrency=8):
         assert r.chat_id == ids[0]
         break
-    until_sync(lambda: thread_server.in_flight == 0, "server saw the requests cancelled")
+    assert until_sync(lambda: thread_server.in_flight == 0), "server saw the requests cancelled"
     thread_server.latency = 0.0
     assert sync_client.chats.retrieve(ids[4]).id == ids[4]
     results = list(sync_client.chats.retrieve_many(ids[:10], concurrency=8))
@@ -679,9 +637,9 @@ def test_sync_retrieve_many_close_iterator_early(
     ids = slow_server(thread_server, 10)
     results = sync_client.chats.retrieve_many(ids, concurrency=3)
     assert next(results).chat_id == ids[0]
-    until_sync(lambda: thread_server.in_flight == 3, "the pool filled up")
+    assert until_sync(lambda: thread_server.in_flight == 3), "the pool filled up"
     results.close()  # type: ignore[attr-defined]
-    until_sync(lambda: thread_server.in_flight == 0, "server saw the requests cancelled")
+    assert until_sync(lambda: thread_server.in_flight == 0), "server saw the requests cancelled"
 
 
 def test_sync_retrieve_many_lazy(thread_server: FakePostpress, sync_client: pp.Postpress) -> None:
@@ -766,10 +724,10 @@ def test_sync_slow_id_source_does_not_stall_other_threads(
         daemon=True,
     )
     consumer.start()
-    assert source_waiting.wait(HANG_GUARD)
+    assert source_waiting.wait(WAIT)
     assert sync_client.chats.retrieve(ids[2]).id == ids[2]
     other_done.set()
-    consumer.join(HANG_GUARD)
+    consumer.join(WAIT)
     assert not consumer.is_alive()
     assert sorted(r.chat_id for r in batch) == sorted(ids[:2])
     assert stalled == [False], "the other thread's call waited for the batch's id source"

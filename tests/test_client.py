@@ -6,33 +6,21 @@ import asyncio
 import contextlib
 import gzip
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
 import pytest
 from aiohttp import web
+from support import EXAMPLE, closed_port, no_sleep
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
 PREFIX = "/api/v1/chats/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def no_sleep(seconds: float) -> None:
-    """Retry waits cost nothing in these tests."""
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        yield fake
 
 
 def client_for(base_url: str, api_key: str = "pp_test_key", **kwargs: Any) -> pp.AsyncPostpress:
@@ -52,14 +40,6 @@ async def raw_server(handler: Handler) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1"
     finally:
         await runner.cleanup()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def example(chat_id: str, **changes: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import re
@@ -341,6 +342,21 @@ def test_limits_value_semantics() -> None:
     assert pp.Limits(dns_cache_ttl=None).dns_cache_ttl is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         pp.Limits().max_connections = 1  # type: ignore[misc]
+
+
+async def test_limits_bound_the_connections_to_the_server(server: FakePostpress) -> None:
+    # The client keeps its Limits (this was `client._config.limits` once), seen from the
+    # server: 12 concurrent retrieves over a 3-connection pool, each held by latency, never
+    # have more than 3 requests in flight. Without the limit all 12 would arrive together.
+    ids = server.add_chats(12)
+    server.latency = 0.02
+    async with pp.AsyncPostpress(
+        server.api_key, base_url=server.base_url, limits=pp.Limits(max_connections=3)
+    ) as client:
+        chats = await asyncio.gather(*(client.chats.retrieve(chat_id) for chat_id in ids))
+    assert [chat.id for chat in chats] == ids
+    assert server.request_count == len(ids)
+    assert server.max_in_flight <= 3
 
 
 # -- default_headers and the rest ---------------------------------------------------------

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support import env_for, run
 
 import postpress_async as pp
@@ -17,21 +15,15 @@ from postpress_async.testing import FakePostpress
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-@pytest.fixture
-def server() -> Iterator[FakePostpress]:
-    with FakePostpress() as fake:
-        yield fake
-
-
 def run_example(
     name: str,
     *args: str,
-    server: FakePostpress,
+    thread_server: FakePostpress,
     stdin: str = "",
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-W", "error", str(EXAMPLES / name), *args]
-    return run(argv, env=env_for(server), stdin=stdin, cwd=cwd)
+    return run(argv, env=env_for(thread_server), stdin=stdin, cwd=cwd)
 
 
 def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
@@ -48,33 +40,37 @@ def test_every_example_is_tested() -> None:
 # -- web_handler.py ------------------------------------------------------------------------------
 
 
-def test_web_handler_selftest(server: FakePostpress) -> None:
-    chat_id = server.add_chats(3)[1]
-    result = run_example("web_handler.py", "--selftest", chat_id, "chat_missing", server=server)
+def test_web_handler_selftest(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(3)[1]
+    result = run_example(
+        "web_handler.py", "--selftest", chat_id, "chat_missing", thread_server=thread_server
+    )
     assert result.returncode == 0, result.stderr
     assert_clean(result)
     assert f"GET /chat/{chat_id} -> 200" in result.stderr
     assert "GET /chat/chat_missing -> 404" in result.stderr
     chat_body, missing_body = (json.loads(line) for line in result.stdout.splitlines())
-    assert chat_body == json.loads(server.chat(chat_id).to_json())
+    assert chat_body == json.loads(thread_server.chat(chat_id).to_json())
     assert "lastMessage" in chat_body
     assert missing_body["error"] == "NotFoundError"
     assert missing_body["status"] == 404
     assert missing_body["type"] == "errors/resource_not_found"
-    assert [r.chat_id for r in server.requests] == [chat_id, "chat_missing"]
+    assert [r.chat_id for r in thread_server.requests] == [chat_id, "chat_missing"]
 
 
-def test_web_handler_selftest_reads_stdin(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    result = run_example("web_handler.py", "--selftest", server=server, stdin=f"{chat_id}\n")
+def test_web_handler_selftest_reads_stdin(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    result = run_example(
+        "web_handler.py", "--selftest", thread_server=thread_server, stdin=f"{chat_id}\n"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["id"] == chat_id
 
 
-def test_web_handler_maps_other_errors_to_502(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
-    result = run_example("web_handler.py", "--selftest", chat_id, server=server)
+def test_web_handler_maps_other_errors_to_502(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, error=pp.ErrorType.INSUFFICIENT_PERMISSIONS, times=None)
+    result = run_example("web_handler.py", "--selftest", chat_id, thread_server=thread_server)
     assert result.returncode == 1
     assert f"GET /chat/{chat_id} -> 502" in result.stderr
     assert json.loads(result.stdout)["error"] == "PermissionDeniedError"
@@ -83,31 +79,41 @@ def test_web_handler_maps_other_errors_to_502(server: FakePostpress) -> None:
 # -- batch_export.py -----------------------------------------------------------------------------
 
 
-def test_batch_export(server: FakePostpress, tmp_path: Path) -> None:
-    ids = server.add_chats(50)
+def test_batch_export(thread_server: FakePostpress, tmp_path: Path) -> None:
+    ids = thread_server.add_chats(50)
     id_file = tmp_path / "ids.txt"
     lines = ["# export", *ids[:25], "", "chat_missing", *ids[25:]]
     id_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "chats.jsonl"
     result = run_example(
-        "batch_export.py", str(id_file), "--output", str(out), "--concurrency", "8", server=server
+        "batch_export.py",
+        str(id_file),
+        "--output",
+        str(out),
+        "--concurrency",
+        "8",
+        thread_server=thread_server,
     )
     assert result.returncode == 1, result.stderr
     assert_clean(result)
     exported = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert len(exported) == 50
     assert sorted(c["id"] for c in exported) == sorted(ids)
-    assert all(pp.decode_chat(json.dumps(c)) == server.chat(c["id"]) for c in exported)
+    assert all(pp.decode_chat(json.dumps(c)) == thread_server.chat(c["id"]) for c in exported)
     assert result.stderr.startswith("chat_missing\tNotFoundError")
     assert f"exported 50 chats to {out}, 1 failed" in result.stdout
     assert "errors/resource_not_found" in result.stdout
-    assert server.max_in_flight <= 8
+    assert thread_server.max_in_flight <= 8
 
 
-def test_batch_export_from_stdin(server: FakePostpress, tmp_path: Path) -> None:
-    ids = server.add_chats(10)
+def test_batch_export_from_stdin(thread_server: FakePostpress, tmp_path: Path) -> None:
+    ids = thread_server.add_chats(10)
     result = run_example(
-        "batch_export.py", "-", server=server, stdin="\n".join(ids) + "\n", cwd=tmp_path
+        "batch_export.py",
+        "-",
+        thread_server=thread_server,
+        stdin="\n".join(ids) + "\n",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert len((tmp_path / "chats.jsonl").read_text("utf-8").splitlines()) == 10
@@ -117,22 +123,22 @@ def test_batch_export_from_stdin(server: FakePostpress, tmp_path: Path) -> None:
 # -- sync_script.py ------------------------------------------------------------------------------
 
 
-def test_sync_script(server: FakePostpress) -> None:
-    ids = server.add_chats(4)
-    result = run_example("sync_script.py", *ids, server=server)
+def test_sync_script(thread_server: FakePostpress) -> None:
+    ids = thread_server.add_chats(4)
+    result = run_example("sync_script.py", *ids, thread_server=thread_server)
     assert result.returncode == 0, result.stderr
     assert_clean(result)
     lines = result.stdout.splitlines()
     assert len(lines) == 4
     for line, chat_id in zip(lines, ids, strict=True):
-        chat = server.chat(chat_id)
+        chat = thread_server.chat(chat_id)
         assert line == f"{chat_id}\t{chat.account_type}\t{chat.name or '(no name)'}"
 
 
-def test_sync_script_reads_stdin_and_goes_on_after_a_miss(server: FakePostpress) -> None:
-    ids = server.add_chats(2)
+def test_sync_script_reads_stdin_and_goes_on_after_a_miss(thread_server: FakePostpress) -> None:
+    ids = thread_server.add_chats(2)
     stdin = f"{ids[0]}\nchat_missing\n{ids[1]}\n"
-    result = run_example("sync_script.py", server=server, stdin=stdin)
+    result = run_example("sync_script.py", thread_server=thread_server, stdin=stdin)
     assert result.returncode == 1
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ids
     assert result.stderr.strip() == "chat_missing: not found"

@@ -1,4 +1,4 @@
-"""The fault matrix: each row of ``faultlib.ROWS`` against a real server on 127.0.0.1.
+"""The fault matrix: each row of ``fault_rows.ROWS`` against a real server on 127.0.0.1.
 
 Each row asserts the exception class (or success), the attempts the SDK made and the requests
 the server saw, that the call ended well within its deadline (a hang detector, not a timing
@@ -13,18 +13,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from faultlib import (
-    EXAMPLE_BODY,
-    EXAMPLE_ID,
-    KEY,
-    ROWS,
-    RawServer,
-    Row,
-    pooled_protocols,
-    reply,
-    run_row,
-    unclosed_protocols,
-)
+from fault_rows import ROWS
+from fault_runner import Row, run_row, unclosed_protocols
+from insides import pooled_protocols
+from rawserver import RawServer, reply
+from support import EXAMPLE_BODY, EXAMPLE_ID
+from support import SECRET_KEY as KEY
 
 import postpress_async as pp
 

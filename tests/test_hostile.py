@@ -24,23 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultlib import (
-    EXAMPLE,
-    EXAMPLE_BODY,
-    EXAMPLE_ID,
-    KEY,
-    PREFIX,
-    ROWS,
-    Exchange,
-    RawServer,
-    raw_bytes,
-    reply,
-    tls_client_context,
-    tls_server_context,
-)
+from fault_rows import ROWS
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support import Sleeps
+from rawserver import Exchange, RawServer, raw_bytes, reply
+from support import EXAMPLE, EXAMPLE_BODY, EXAMPLE_ID, PREFIX, Sleeps
+from support import SECRET_KEY as KEY
+from tls_material import tls_client_context, tls_server_context
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -89,10 +79,9 @@ def must_be_refused(value: str) -> bool:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress(api_key=KEY) as fake:
-        fake.add_chat(EXAMPLE)
-        yield fake
+def server(secret_server: FakePostpress) -> FakePostpress:
+    """Every test here talks to the server that takes only the secret key."""
+    return secret_server
 
 
 @pytest.fixture

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import env_for, run
+from support import EXAMPLE, env_for, run
 
 from postpress_async import _cli
 from postpress_async.testing import FakePostpress
@@ -19,7 +17,6 @@ from postpress_async.testing import FakePostpress
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
 CI_RUN = ROOT / ".ci" / "run"
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
 
 _FENCE = re.compile(r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
@@ -39,12 +36,11 @@ def block_id(index: int, code: str) -> str:
 
 
 @pytest.fixture
-def server() -> Iterator[FakePostpress]:
+def server(thread_server: FakePostpress) -> FakePostpress:
     """The fake the README's examples talk to: the reference's example chat and a few more."""
-    with FakePostpress() as fake:
-        fake.add_chat(EXAMPLE)
-        fake.add_chats(3)
-        yield fake
+    thread_server.add_chat(EXAMPLE)
+    thread_server.add_chats(3)
+    return thread_server
 
 
 def test_the_readme_has_examples() -> None:
@@ -151,7 +147,7 @@ def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> No
     ran = 0
     for argv in CLI_COMMANDS:
         if argv[0] != "chats":
-            continue  # fake-server serves forever; demo is tested in test_cli.py
+            continue  # fake-server serves forever; demo: test_cli_fake_server_and_demo.py
         result = run([sys.executable, "-m", "postpress_async", *argv], env=env, cwd=tmp_path)
         assert result.returncode == 0, (argv, result.stderr)
         ran += 1

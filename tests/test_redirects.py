@@ -5,30 +5,23 @@ Another port on 127.0.0.1 is another origin, and so is the same port under ``loc
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLE, no_sleep
+from support import SECRET_KEY as KEY
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
-KEY = "pp_live_redirect_key_123"
-
-
-async def no_sleep(seconds: float) -> None:
-    """Retry waits cost nothing here."""
-
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress(api_key=KEY) as fake:
-        fake.add_chat({**EXAMPLE, "id": "chat_old"})
-        fake.add_chat({**EXAMPLE, "id": "chat_new"})
-        yield fake
+def server(secret_server: FakePostpress) -> FakePostpress:
+    """The secret-key server with two more copies of the example, to redirect between."""
+    secret_server.add_chat({**EXAMPLE, "id": "chat_old"})
+    secret_server.add_chat({**EXAMPLE, "id": "chat_new"})
+    return secret_server
 
 
 @pytest.fixture

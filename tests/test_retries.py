@@ -9,37 +9,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import tenacity
-from support import CLASS_BY_STATUS, RETRYABLE_IDS, Sleeps
+from support import CLASS_BY_STATUS, DATA, EXAMPLE, RETRYABLE_IDS, Sleeps, until
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
-DATA = Path(__file__).parent / "data"
-EXAMPLE = json.loads((DATA / "example_chat.json").read_text("utf-8"))
 ENVELOPES = [json.loads(p.read_text("utf-8")) for p in sorted((DATA / "errors").glob("*.json"))]
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop run until ``condition()`` holds (bounded, so a bug fails, not hangs)."""
-    for _ in range(2000):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never held")
-
-
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        fake.add_chat(EXAMPLE)
-        yield fake
+def server(server: FakePostpress) -> FakePostpress:
+    """The shared fake server with the example chat."""
+    server.add_chat(EXAMPLE)
+    return server
 
 
 CHAT_ID: str = EXAMPLE["id"]
@@ -417,7 +404,7 @@ async def test_cancellation_during_a_request_is_not_retried(server: FakePostpres
     sleeps = Sleeps()
     async with client_for(server, sleeps, max_retries=5) as client:
         task = asyncio.create_task(client.chats.retrieve(CHAT_ID))
-        await until(lambda: server.request_count > 0)
+        assert await until(lambda: server.request_count > 0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -7,34 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import socket
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLE, closed_port, no_sleep
+from support import SECRET_KEY as KEY
 
 import postpress_async as pp
 from postpress_async import _logging
 from postpress_async.testing import FakePostpress
 
-KEY = "pp_live_SECRET_abc123"
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "example_chat.json").read_text("utf-8"))
 CHAT_ID: str = EXAMPLE["id"]
 
 
-async def no_sleep(seconds: float) -> None:
-    """Retry waits cost nothing here."""
-
-
 @pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress(api_key=KEY) as fake:
-        fake.add_chat(EXAMPLE)
-        yield fake
+def server(secret_server: FakePostpress) -> FakePostpress:
+    """Every test here talks to the server that takes only the secret key."""
+    return secret_server
 
 
 @pytest.fixture
@@ -48,13 +40,6 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def client_for(base_url: str, **kwargs: Any) -> pp.AsyncPostpress:
     kwargs.setdefault("retry", pp.RetryPolicy(sleep=no_sleep))
     return pp.AsyncPostpress(KEY, base_url=base_url, **kwargs)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def chain(exc: BaseException) -> list[BaseException]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from faultlib import SOAK_RETRY, soak_async, soak_threads
+from soak_runner import SOAK_RETRY, soak_async, soak_threads
 
 import postpress_async as pp
 

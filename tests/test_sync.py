@@ -11,38 +11,28 @@ import asyncio
 import inspect
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from support import Sleeps
+from support import WAIT, Sleeps, until_sync
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
 
 T = TypeVar("T")
-
-HANG_GUARD = 30.0
-"""Seconds after which a thread is taken to be stuck."""
 SECRET = "pp_live_Zq8sEcReT0123456789"
 
 
-@pytest.fixture
-def server() -> Iterator[FakePostpress]:
-    with FakePostpress() as fake:
-        yield fake
-
-
-def settings(server: FakePostpress, **kwargs: Any) -> dict[str, Any]:
+def settings(thread_server: FakePostpress, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("retry", pp.RetryPolicy(sleep=Sleeps()))
     kwargs.setdefault("timeout", 30.0)
-    return {"api_key": server.api_key, "base_url": server.base_url, **kwargs}
+    return {"api_key": thread_server.api_key, "base_url": thread_server.base_url, **kwargs}
 
 
 @pytest.fixture
-def client(server: FakePostpress) -> Iterator[pp.Postpress]:
-    with pp.Postpress(**settings(server)) as c:
+def client(thread_server: FakePostpress) -> Iterator[pp.Postpress]:
+    with pp.Postpress(**settings(thread_server)) as c:
         yield c
 
 
@@ -68,7 +58,7 @@ def in_thread(func: Callable[[], T], name: str = "caller") -> T:
 
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    thread.join(HANG_GUARD)
+    thread.join(WAIT)
     assert not thread.is_alive(), f"{name} did not finish: deadlock?"
     kind, value = outcome[0]
     if kind == "error":
@@ -80,20 +70,14 @@ def loop_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "postpress-loop" and t.is_alive()]
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.01)
-
-
 # -- parity with the async client -------------------------------------------------------------
 
 
-def test_retrieve_matches_the_async_client(server: FakePostpress, client: pp.Postpress) -> None:
-    ids = server.add_chats(6)
-    by_provider = next(server.chat(i) for i in ids if server.chat(i).provider_id)
+def test_retrieve_matches_the_async_client(
+    thread_server: FakePostpress, client: pp.Postpress
+) -> None:
+    ids = thread_server.add_chats(6)
+    by_provider = next(thread_server.chat(i) for i in ids if thread_server.chat(i).provider_id)
     provider_id, account_id = by_provider.provider_id, by_provider.account_id
     assert provider_id is not None
 
@@ -102,41 +86,41 @@ def test_retrieve_matches_the_async_client(server: FakePostpress, client: pp.Pos
             provider_id, account_id=account_id
         )
 
-    async_chats, async_by_provider = run_async(fetch_async, **settings(server))
+    async_chats, async_by_provider = run_async(fetch_async, **settings(thread_server))
     assert [client.chats.retrieve(i) for i in ids] == async_chats
     assert client.chats.retrieve(provider_id, account_id=account_id) == async_by_provider
     assert async_by_provider.id == by_provider.id
-    assert async_chats == [server.chat(i) for i in ids]
+    assert async_chats == [thread_server.chat(i) for i in ids]
 
 
 def test_with_raw_response_matches_the_async_client(
-    server: FakePostpress, client: pp.Postpress
+    thread_server: FakePostpress, client: pp.Postpress
 ) -> None:
-    chat_id = server.add_chats(1)[0]
+    chat_id = thread_server.add_chats(1)[0]
 
     async def fetch_async(c: pp.AsyncPostpress) -> pp.RawResponse[pp.Chat]:
         return await c.chats.with_raw_response.retrieve(chat_id)
 
-    expected = run_async(fetch_async, **settings(server))
+    expected = run_async(fetch_async, **settings(thread_server))
     raw = client.chats.with_raw_response.retrieve(chat_id)
     assert isinstance(raw, pp.RawResponse)
     assert type(raw) is type(expected)
     assert (raw.status, raw.content, raw.url) == (expected.status, expected.content, expected.url)
     assert raw.headers["Content-Type"] == expected.headers["Content-Type"]
     assert raw.headers["X-Request-Id"] != expected.headers["X-Request-Id"]
-    assert raw.parse() == expected.parse() == server.chat(chat_id)
+    assert raw.parse() == expected.parse() == thread_server.chat(chat_id)
 
 
 def test_retrieve_many_matches_the_async_client(
-    server: FakePostpress, client: pp.Postpress
+    thread_server: FakePostpress, client: pp.Postpress
 ) -> None:
-    ids = [*server.add_chats(20), "chat_missing", "chat_also_missing"]
-    server.latency = (0.0, 0.005)
+    ids = [*thread_server.add_chats(20), "chat_missing", "chat_also_missing"]
+    thread_server.latency = (0.0, 0.005)
 
     async def fetch_async(c: pp.AsyncPostpress) -> list[pp.ChatResult]:
         return [r async for r in c.chats.retrieve_many(ids, concurrency=5, ordered=True)]
 
-    expected = run_async(fetch_async, **settings(server))
+    expected = run_async(fetch_async, **settings(thread_server))
     got = list(client.chats.retrieve_many(ids, concurrency=5, ordered=True))
     assert all(isinstance(r, pp.ChatResult) for r in got)
 
@@ -172,15 +156,15 @@ def test_constructor_takes_the_async_arguments_but_http_session() -> None:
     ],
 )
 def test_methods_take_the_async_arguments(
-    server: FakePostpress, path: tuple[str, ...], name: str
+    thread_server: FakePostpress, path: tuple[str, ...], name: str
 ) -> None:
-    with pp.Postpress(**settings(server)) as sync_client:
+    with pp.Postpress(**settings(thread_server)) as sync_client:
         sync_owner: Any = sync_client
         for part in path:
             sync_owner = getattr(sync_owner, part)
         sync_sig = inspect.signature(getattr(sync_owner, name))
 
-    async_client = pp.AsyncPostpress(**settings(server))  # never used: nothing to close
+    async_client = pp.AsyncPostpress(**settings(thread_server))  # never used: nothing to close
     async_owner: Any = async_client
     for part in path:
         async_owner = getattr(async_owner, part)
@@ -246,24 +230,26 @@ def test_insecure_transport_warning_points_at_the_callers_line() -> None:
     assert [w.filename for w in sync_record] == [__file__]
 
 
-def test_environment_settings_apply(monkeypatch: pytest.MonkeyPatch, server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    monkeypatch.setenv("POSTPRESS_API_KEY", server.api_key)
-    monkeypatch.setenv("POSTPRESS_BASE_URL", server.base_url)
+def test_environment_settings_apply(
+    monkeypatch: pytest.MonkeyPatch, thread_server: FakePostpress
+) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    monkeypatch.setenv("POSTPRESS_API_KEY", thread_server.api_key)
+    monkeypatch.setenv("POSTPRESS_BASE_URL", thread_server.base_url)
     with pp.Postpress() as client:
-        assert client.base_url == server.base_url
+        assert client.base_url == thread_server.base_url
         assert client.chats.retrieve(chat_id).id == chat_id
 
 
 # -- threads ----------------------------------------------------------------------------------
 
 
-def test_eight_threads_share_one_client(server: FakePostpress) -> None:
-    ids = server.add_chats(40)
-    server.latency = (0.0, 0.003)
-    expected = {i: server.chat(i) for i in ids}
+def test_eight_threads_share_one_client(thread_server: FakePostpress) -> None:
+    ids = thread_server.add_chats(40)
+    thread_server.latency = (0.0, 0.003)
+    expected = {i: thread_server.chat(i) for i in ids}
     loops_before = len(loop_threads())
-    client = pp.Postpress(**settings(server))
+    client = pp.Postpress(**settings(thread_server))
     start = threading.Barrier(8)
     failures: list[BaseException] = []
     checked = [0] * 8
@@ -271,7 +257,7 @@ def test_eight_threads_share_one_client(server: FakePostpress) -> None:
     def work(n: int) -> None:
         rng = random.Random(n)
         try:
-            start.wait(HANG_GUARD)  # all eight make the client's very first call together
+            start.wait(WAIT)  # all eight make the client's very first call together
             for _ in range(40):
                 chat_id = rng.choice(ids)
                 assert client.chats.retrieve(chat_id) == expected[chat_id]
@@ -294,33 +280,36 @@ def test_eight_threads_share_one_client(server: FakePostpress) -> None:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(HANG_GUARD)
+            t.join(WAIT)
         assert not any(t.is_alive() for t in threads), "a thread is stuck"
         assert failures == []
         assert checked == [41] * 8
         assert len(loop_threads()) == loops_before + 1  # one portal for the whole client
-        assert server.request_count == 8 * (40 + 15 + 1 + 1)
+        assert thread_server.request_count == 8 * (40 + 15 + 1 + 1)
     finally:
         client.close()
-    wait_until(lambda: len(loop_threads()) == loops_before, "the loop thread ended")
+    assert until_sync(lambda: len(loop_threads()) == loops_before), "the loop thread ended"
 
 
-def test_two_clients_have_two_loops_and_do_not_interfere(server: FakePostpress) -> None:
-    ids = server.add_chats(4)
+def test_two_clients_have_two_loops_and_do_not_interfere(thread_server: FakePostpress) -> None:
+    ids = thread_server.add_chats(4)
     loops_before = len(loop_threads())
-    with pp.Postpress(**settings(server)) as first, pp.Postpress(**settings(server)) as second:
+    with (
+        pp.Postpress(**settings(thread_server)) as first,
+        pp.Postpress(**settings(thread_server)) as second,
+    ):
         assert first.chats.retrieve(ids[0]).id == ids[0]
         assert second.chats.retrieve(ids[1]).id == ids[1]
         assert len(loop_threads()) == loops_before + 2
         first.close()
         assert second.chats.retrieve(ids[2]).id == ids[2]
-    wait_until(lambda: len(loop_threads()) == loops_before, "both loop threads ended")
+    assert until_sync(lambda: len(loop_threads()) == loops_before), "both loop threads ended"
 
 
 def test_retrieve_many_iterated_from_another_thread_than_created(
-    server: FakePostpress, client: pp.Postpress
+    thread_server: FakePostpress, client: pp.Postpress
 ) -> None:
-    ids = server.add_chats(10)
+    ids = thread_server.add_chats(10)
     results = client.chats.retrieve_many(ids, concurrency=3)
     got = in_thread(lambda: list(results))
     assert sorted(r.chat_id for r in got) == sorted(ids)
@@ -330,9 +319,9 @@ def test_retrieve_many_iterated_from_another_thread_than_created(
 
 
 def test_blocking_calls_inside_a_running_event_loop(
-    server: FakePostpress, client: pp.Postpress
+    thread_server: FakePostpress, client: pp.Postpress
 ) -> None:
-    ids = server.add_chats(8)
+    ids = thread_server.add_chats(8)
 
     async def cell() -> tuple[pp.Chat, list[pp.ChatResult], pp.RawResponse[pp.Chat]]:
         asyncio.get_running_loop()  # this thread's loop is running, as in a notebook
@@ -345,25 +334,27 @@ def test_blocking_calls_inside_a_running_event_loop(
         return chat, many, raw
 
     chat, many, raw = in_thread(lambda: asyncio.run(cell()), name="notebook")
-    assert chat == server.chat(ids[0])
+    assert chat == thread_server.chat(ids[0])
     assert sorted(r.chat_id for r in many) == sorted(ids)
-    assert raw.parse() == server.chat(ids[1])
+    assert raw.parse() == thread_server.chat(ids[1])
 
 
-def test_client_created_and_closed_inside_a_running_event_loop(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
+def test_client_created_and_closed_inside_a_running_event_loop(
+    thread_server: FakePostpress,
+) -> None:
+    chat_id = thread_server.add_chats(1)[0]
 
     async def cell() -> pp.Chat:
-        with pp.Postpress(**settings(server)) as client:
+        with pp.Postpress(**settings(thread_server)) as client:
             return client.chats.retrieve(chat_id)
 
     assert in_thread(lambda: asyncio.run(cell()), name="notebook").id == chat_id
 
 
 def test_blocking_calls_from_inside_a_running_loop_in_the_main_thread(
-    server: FakePostpress, client: pp.Postpress
+    thread_server: FakePostpress, client: pp.Postpress
 ) -> None:
-    chat_id = server.add_chats(1)[0]
+    chat_id = thread_server.add_chats(1)[0]
 
     async def cell() -> pp.Chat:
         return client.chats.retrieve(chat_id)
@@ -374,7 +365,9 @@ def test_blocking_calls_from_inside_a_running_loop_in_the_main_thread(
 # -- errors -----------------------------------------------------------------------------------
 
 
-def test_not_found_is_the_same_class_as_async(server: FakePostpress, client: pp.Postpress) -> None:
+def test_not_found_is_the_same_class_as_async(
+    thread_server: FakePostpress, client: pp.Postpress
+) -> None:
     async def fetch_async(c: pp.AsyncPostpress) -> BaseException:
         try:
             await c.chats.retrieve("chat_unknown")
@@ -382,7 +375,7 @@ def test_not_found_is_the_same_class_as_async(server: FakePostpress, client: pp.
             return exc
         raise AssertionError("no error")
 
-    expected = run_async(fetch_async, **settings(server))
+    expected = run_async(fetch_async, **settings(thread_server))
     with pytest.raises(pp.NotFoundError) as info:
         client.chats.retrieve("chat_unknown")
     assert type(info.value) is type(expected)
@@ -391,27 +384,27 @@ def test_not_found_is_the_same_class_as_async(server: FakePostpress, client: pp.
     assert info.value.attempts == 1
 
 
-def test_retryable_error_after_retries(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, error=pp.ErrorType.SERVICE_UNAVAILABLE, times=None)
+def test_retryable_error_after_retries(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, error=pp.ErrorType.SERVICE_UNAVAILABLE, times=None)
     sleeps = Sleeps()
     with (
-        pp.Postpress(**settings(server, retry=pp.RetryPolicy(sleep=sleeps))) as client,
+        pp.Postpress(**settings(thread_server, retry=pp.RetryPolicy(sleep=sleeps))) as client,
         pytest.raises(pp.ServiceUnavailableError) as info,
     ):
         client.chats.retrieve(chat_id)
     assert info.value.attempts == 3
     assert info.value.status == 503
     assert len(sleeps.waits) == 2
-    assert server.request_count == 3
+    assert thread_server.request_count == 3
 
 
-def test_one_retryable_fault_then_success(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, error=pp.ErrorType.PROVIDER_ERROR, times=1)
+def test_one_retryable_fault_then_success(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, error=pp.ErrorType.PROVIDER_ERROR, times=1)
     sleeps = Sleeps()
-    with pp.Postpress(**settings(server, retry=pp.RetryPolicy(sleep=sleeps))) as client:
-        assert client.chats.retrieve(chat_id) == server.chat(chat_id)
+    with pp.Postpress(**settings(thread_server, retry=pp.RetryPolicy(sleep=sleeps))) as client:
+        assert client.chats.retrieve(chat_id) == thread_server.chat(chat_id)
     assert len(sleeps.waits) == 1
 
 
@@ -426,10 +419,10 @@ def test_one_retryable_fault_then_success(server: FakePostpress) -> None:
     ],
 )
 def test_error_classes_match_async(
-    server: FakePostpress, fault: dict[str, Any], error: type[Exception] | None
+    thread_server: FakePostpress, fault: dict[str, Any], error: type[Exception] | None
 ) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, times=None, **fault)
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, times=None, **fault)
 
     async def fetch_async(c: pp.AsyncPostpress) -> BaseException:
         try:
@@ -438,14 +431,17 @@ def test_error_classes_match_async(
             return exc
         raise AssertionError("no error")
 
-    expected = run_async(fetch_async, **settings(server))
+    expected = run_async(fetch_async, **settings(thread_server))
     if error is not None:
         assert isinstance(expected, error)
-    with pp.Postpress(**settings(server)) as client, pytest.raises(pp.PostpressError) as info:
+    with (
+        pp.Postpress(**settings(thread_server)) as client,
+        pytest.raises(pp.PostpressError) as info,
+    ):
         client.chats.retrieve(chat_id)
     assert type(info.value) is type(expected)
     assert info.value.attempts == expected.attempts
-    assert server.api_key not in str(info.value)
+    assert thread_server.api_key not in str(info.value)
 
 
 def test_connection_error_is_the_same_class_as_async() -> None:
@@ -471,38 +467,40 @@ def test_connection_error_is_the_same_class_as_async() -> None:
     ("chat_id", "error"), [("", ValueError), (None, TypeError), (7, TypeError)]
 )
 def test_bad_ids_raise_like_async_before_any_request(
-    server: FakePostpress, client: pp.Postpress, chat_id: Any, error: type[Exception]
+    thread_server: FakePostpress, client: pp.Postpress, chat_id: Any, error: type[Exception]
 ) -> None:
     async def fetch_async(c: pp.AsyncPostpress) -> None:
         await c.chats.retrieve(chat_id)
 
     with pytest.raises(error):
-        run_async(fetch_async, **settings(server))
+        run_async(fetch_async, **settings(thread_server))
     with pytest.raises(error):
         client.chats.retrieve(chat_id)
     with pytest.raises(error):
         client.chats.with_raw_response.retrieve(chat_id)
-    assert server.request_count == 0
+    assert thread_server.request_count == 0
 
 
-def test_timeout_is_api_timeout_error(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, latency=5.0, times=None)
+def test_timeout_is_api_timeout_error(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, latency=5.0, times=None)
     with (
-        pp.Postpress(**settings(server, timeout=0.2, max_retries=0)) as client,
+        pp.Postpress(**settings(thread_server, timeout=0.2, max_retries=0)) as client,
         pytest.raises(pp.APITimeoutError),
     ):
         client.chats.retrieve(chat_id)
-    wait_until(lambda: server.in_flight == 0, "the timed-out request ended on the server")
+    assert until_sync(lambda: thread_server.in_flight == 0), (
+        "the timed-out request ended on the server"
+    )
 
 
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-def test_close_is_idempotent_and_stops_the_loop_thread(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
+def test_close_is_idempotent_and_stops_the_loop_thread(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
     loops_before = len(loop_threads())
-    client = pp.Postpress(**settings(server))
+    client = pp.Postpress(**settings(thread_server))
     assert not client.closed
     assert len(loop_threads()) == loops_before  # nothing started before the first call
     client.chats.retrieve(chat_id)
@@ -511,7 +509,7 @@ def test_close_is_idempotent_and_stops_the_loop_thread(server: FakePostpress) ->
     assert client.closed
     client.close()
     assert client.closed
-    wait_until(lambda: len(loop_threads()) == loops_before, "the loop thread ended")
+    assert until_sync(lambda: len(loop_threads()) == loops_before), "the loop thread ended"
 
 
 def test_close_an_unused_client_starts_nothing() -> None:
@@ -525,16 +523,16 @@ def test_close_an_unused_client_starts_nothing() -> None:
         client.chats.retrieve("chat_1")
 
 
-def test_with_closes(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    with pp.Postpress(**settings(server)) as client:
+def test_with_closes(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    with pp.Postpress(**settings(thread_server)) as client:
         assert client.chats.retrieve(chat_id).id == chat_id
     assert client.closed
 
 
-def test_with_closes_when_the_body_raises(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    client = pp.Postpress(**settings(server))
+def test_with_closes_when_the_body_raises(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    client = pp.Postpress(**settings(thread_server))
 
     def body() -> None:
         with client:
@@ -546,18 +544,18 @@ def test_with_closes_when_the_body_raises(server: FakePostpress) -> None:
     assert client.closed
 
 
-def test_calls_after_close_raise_runtime_error(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    with pp.Postpress(**settings(server)) as client:
+def test_calls_after_close_raise_runtime_error(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    with pp.Postpress(**settings(thread_server)) as client:
         client.chats.retrieve(chat_id)
-    requests = server.request_count
+    requests = thread_server.request_count
     with pytest.raises(RuntimeError, match="closed"):
         client.chats.retrieve(chat_id)
     with pytest.raises(RuntimeError, match="closed"):
         client.chats.with_raw_response.retrieve(chat_id)
     with pytest.raises(RuntimeError, match="closed"):
         list(client.chats.retrieve_many([chat_id]))
-    assert server.request_count == requests
+    assert thread_server.request_count == requests
 
 
 def retrieve_in_thread(
@@ -577,34 +575,36 @@ def retrieve_in_thread(
     return caller, outcome
 
 
-def test_close_from_another_thread_while_a_call_waits(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, latency=60.0, times=None)
-    client = pp.Postpress(**settings(server))
+def test_close_from_another_thread_while_a_call_waits(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, latency=60.0, times=None)
+    client = pp.Postpress(**settings(thread_server))
     caller, outcome = retrieve_in_thread(client, chat_id)
-    wait_until(lambda: server.in_flight == 1, "the request reached the server")
+    assert until_sync(lambda: thread_server.in_flight == 1), "the request reached the server"
     in_thread(client.close, name="closer")
-    caller.join(HANG_GUARD)
+    caller.join(WAIT)
     assert not caller.is_alive(), "the waiting call never returned after close()"
     (result,) = outcome
     assert isinstance(result, Exception), result  # an error, never a hang or a bogus chat
-    wait_until(lambda: server.in_flight == 0, "the request ended on the server")
+    assert until_sync(lambda: thread_server.in_flight == 0), "the request ended on the server"
 
 
-def test_close_from_another_thread_while_a_call_waits_to_retry(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    server.fail(chat_id, error=pp.ErrorType.SERVICE_UNAVAILABLE, times=None)
+def test_close_from_another_thread_while_a_call_waits_to_retry(
+    thread_server: FakePostpress,
+) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    thread_server.fail(chat_id, error=pp.ErrorType.SERVICE_UNAVAILABLE, times=None)
     backing_off = threading.Event()
 
     async def long_backoff(seconds: float) -> None:
         backing_off.set()
         await asyncio.Event().wait()  # a backoff that outlasts the client; only close ends it
 
-    client = pp.Postpress(**settings(server, retry=pp.RetryPolicy(sleep=long_backoff)))
+    client = pp.Postpress(**settings(thread_server, retry=pp.RetryPolicy(sleep=long_backoff)))
     caller, outcome = retrieve_in_thread(client, chat_id)
-    assert backing_off.wait(HANG_GUARD), "the call never reached its backoff"
+    assert backing_off.wait(WAIT), "the call never reached its backoff"
     in_thread(client.close, name="closer")
-    caller.join(HANG_GUARD)
+    caller.join(WAIT)
     assert not caller.is_alive(), "the waiting call never returned after close()"
     (result,) = outcome
     # The caller learns the client was closed (or why the call failed) in the package's own
@@ -612,27 +612,27 @@ def test_close_from_another_thread_while_a_call_waits_to_retry(server: FakePostp
     assert isinstance(result, (pp.PostpressError, RuntimeError)), repr(result)
 
 
-def test_close_while_a_retrieve_many_is_half_consumed(server: FakePostpress) -> None:
-    fast, *slow = server.add_chats(6)
+def test_close_while_a_retrieve_many_is_half_consumed(thread_server: FakePostpress) -> None:
+    fast, *slow = thread_server.add_chats(6)
     for chat_id in slow:
-        server.fail(chat_id, latency=60.0, times=None)
-    client = pp.Postpress(**settings(server))
+        thread_server.fail(chat_id, latency=60.0, times=None)
+    client = pp.Postpress(**settings(thread_server))
     results = client.chats.retrieve_many([fast, *slow], concurrency=3)
     assert next(results).chat_id == fast
-    wait_until(lambda: server.in_flight == 3, "the pool filled up")
+    assert until_sync(lambda: thread_server.in_flight == 3), "the pool filled up"
     in_thread(client.close, name="closer")
-    wait_until(lambda: server.in_flight == 0, "the requests ended on the server")
+    assert until_sync(lambda: thread_server.in_flight == 0), "the requests ended on the server"
     with pytest.raises(RuntimeError):
         next(results)
 
 
-def test_repr_never_shows_the_key(server: FakePostpress) -> None:
-    client = pp.Postpress(SECRET, base_url=server.base_url)
+def test_repr_never_shows_the_key(thread_server: FakePostpress) -> None:
+    client = pp.Postpress(SECRET, base_url=thread_server.base_url)
     try:
         text = repr(client)
         assert SECRET not in text
         assert SECRET[-6:] not in text
-        assert server.base_url in text
+        assert thread_server.base_url in text
         assert "closed" not in text
     finally:
         client.close()

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yarl
+from support import until
 
 import postpress_async as pp
 from postpress_async import testing
@@ -31,12 +32,6 @@ ENVELOPE_KEYS = {"title", "detail", "instance", "type", "status"}
 # The plugin's fixtures, used here without relying on the installed entry point.
 fake_postpress = _plugin.fake_postpress
 fake_postpress_thread = _plugin.fake_postpress_thread
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakePostpress]:
-    async with FakePostpress() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -551,10 +546,8 @@ async def test_a_client_that_gives_up_is_no_longer_in_flight(
     server.latency = 30
     with pytest.raises(asyncio.TimeoutError):
         await fetch(session, url_of(server, "x"), timeout=aiohttp.ClientTimeout(total=0.2))
-    for _ in range(250):  # the server notices the disconnect a moment later
-        if not server.in_flight:
-            break
-        await asyncio.sleep(0.02)
+    # The server notices the disconnect a moment later.
+    assert await until(lambda: not server.in_flight), "the server never saw the disconnect"
     assert (server.in_flight, server.max_in_flight) == (0, 1)
 
 
