@@ -34,7 +34,8 @@ API = "https://api.postpress.ai/api/v1"
 def test_proxy_urls_are_parsed(url: str, scheme: str, host: str, port: int) -> None:
     proxy = parse_proxy(url)
     assert (proxy.scheme, proxy.host, proxy.port) == (scheme, host, port)
-    assert proxy.username is None and proxy.password is None
+    assert proxy.username is None
+    assert proxy.password is None
     assert proxy.is_socks == scheme.startswith("socks")
 
 
@@ -44,7 +45,8 @@ def test_credentials_are_decoded_and_never_shown() -> None:
     assert proxy.url == "http://proxy.corp:3128"
     assert proxy.redacted == "http://***@proxy.corp:3128"
     for shown in (repr(proxy), str(proxy), proxy.url, proxy.redacted):
-        assert SECRET not in shown and "alice" not in shown.replace("@", "")
+        assert SECRET not in shown
+        assert "alice" not in shown.replace("@", "")
     assert parse_proxy("socks5://[::1]:1080").url == "socks5://[::1]:1080"
 
 
@@ -70,7 +72,8 @@ def test_bad_proxy_urls_fail_in_the_constructor_without_their_credentials(
             client("key", base_url=API, proxy=url)
         assert SECRET not in str(info.value)
         assert "proxy" in str(info.value)
-        assert info.value.__cause__ is None and info.value.__context__ is None
+        assert info.value.__cause__ is None
+        assert info.value.__context__ is None
 
 
 def test_a_proxy_that_is_not_a_str_is_refused() -> None:
@@ -138,7 +141,8 @@ def test_an_explicit_proxy_wins_over_the_environment_and_no_proxy() -> None:
     environ = {"HTTPS_PROXY": "http://env:1", "NO_PROXY": "*"}
     for trust_env in (True, False):
         found = proxy_for(API, proxy="socks5://mine:2", trust_env=trust_env, environ=environ)
-        assert found is not None and found.url == "socks5://mine:2"
+        assert found is not None
+        assert found.url == "socks5://mine:2"
         assert found.source == "proxy"
 
 
