@@ -17,6 +17,7 @@ from typing import Final
 from urllib.parse import unquote, urlsplit
 
 from ._errors import ConfigurationError
+from ._redact import redact_url
 
 __all__ = [
     "PROXY_SCHEMES",
@@ -25,8 +26,6 @@ __all__ = [
     "bypasses_proxy",
     "parse_proxy",
     "proxy_for",
-    "redact_url",
-    "redact_urls",
     "require_socks",
 ]
 
@@ -68,26 +67,6 @@ class Proxy:
 
     def __repr__(self) -> str:
         return f"Proxy({self.redacted!r})"
-
-
-def redact_url(text: str) -> str:
-    """``text`` (a URL, valid or not) with any ``user:password@`` replaced by ``***@``."""
-    head, sep, rest = text.partition("//")
-    if not sep:
-        head, rest = "", text
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority = rest[:end]
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return head + sep + authority + rest[end:]
-
-
-_USERINFO: Final = re.compile(r"(?<=//)[^\s/@'\"<>]*@")
-
-
-def redact_urls(text: str) -> str:
-    """Every ``//user:password@`` inside free ``text`` (an exception's message) as ``//***@``."""
-    return _USERINFO.sub("***@", text) if "@" in text else text
 
 
 def parse_proxy(value: object, *, source: str = "proxy") -> Proxy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import pytest
 
@@ -11,10 +12,9 @@ from postpress_async._proxy import (
     bypasses_proxy,
     parse_proxy,
     proxy_for,
-    redact_url,
-    redact_urls,
     require_socks,
 )
+from postpress_async._redact import MESSAGE_LIMIT, bounded, redact_url, redact_urls
 
 SECRET = "s3cr3t-Pa55"
 API = "https://api.postpress.ai/api/v1"
@@ -72,8 +72,9 @@ def test_bad_proxy_urls_fail_in_the_constructor_without_their_credentials(
             client("key", base_url=API, proxy=url)
         assert SECRET not in str(info.value)
         assert "proxy" in str(info.value)
-        assert info.value.__cause__ is None
-        assert info.value.__context__ is None
+        shown = "".join(traceback.format_exception(info.value))
+        assert SECRET not in shown
+        assert SECRET not in repr(info.value.__context__)
 
 
 def test_a_proxy_that_is_not_a_str_is_refused() -> None:
@@ -89,6 +90,9 @@ def test_redaction_of_free_text() -> None:
     assert redact_urls(text) == (
         "407, message='Proxy Authentication Required', url='http://***@127.0.0.1:9'"
     )
+    long = bounded(f"socks5://u:{SECRET}@h:1 " + "x" * 5000)
+    assert len(long) <= MESSAGE_LIMIT
+    assert SECRET not in long
 
 
 # -- the environment -------------------------------------------------------------------------------

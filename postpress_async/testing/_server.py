@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import random
+import ssl as _ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +43,7 @@ class FakePostpress:
         latency: float | tuple[float, float] = 0.0,
         path_prefix: str = "/api/v1",
         record: bool = True,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
@@ -49,6 +51,8 @@ class FakePostpress:
         self.latency = latency
         """Delay before every response: seconds, or a ``(min, max)`` range drawn uniformly."""
         self.path_prefix = path_prefix.rstrip("/")
+        self.ssl = ssl
+        """A server-side TLS context: serve https (e.g. with a ``trustme`` certificate)."""
         self._store = ChatStore()
         self._faults = FaultRegistry()
         self._recorder = Recorder(record=record)
@@ -62,10 +66,14 @@ class FakePostpress:
 
     @property
     def base_url(self) -> str:
-        """The URL to give a client as ``base_url``, e.g. ``http://127.0.0.1:PORT/api/v1``."""
+        """The URL to give a client as ``base_url``, e.g. ``http://127.0.0.1:PORT/api/v1``.
+
+        With ``ssl=`` it is ``https://``.
+        """
         if self._runner is None:
             raise RuntimeError("FakePostpress is not running; start it first")
-        return f"http://{self.host}:{self.port}{self.path_prefix}"
+        scheme = "http" if self.ssl is None else "https"
+        return f"{scheme}://{self.host}:{self.port}{self.path_prefix}"
 
     def chat_url(self, chat_id: str, account_id: str | None = None) -> str:
         """The URL of one chat, its id percent-encoded (dots too) as a single segment."""
@@ -264,7 +272,7 @@ class FakePostpress:
         runner = web.ServerRunner(server, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl).start()
         except BaseException:
             await runner.cleanup()
             raise
