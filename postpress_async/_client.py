@@ -39,6 +39,9 @@ class AsyncPostpress:
     ``timeout`` is seconds per attempt or a ``pp.Timeout``; ``max_retries`` counts retries
     after the first attempt; ``retry`` replaces the whole ``pp.RetryPolicy``. Pass your own
     ``http_session`` to share a connection pool: the client will use it and never close it.
+    ``proxy`` is an http, https, socks4, socks5 or socks5h URL (``user:password@`` allowed);
+    with ``trust_env`` (the default) the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``, ...)
+    and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are read when the client is created.
     """
 
     def __init__(
@@ -55,6 +58,8 @@ class AsyncPostpress:
         ssl: _ssl.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         configure_from_env()
         self._settings = settings(
@@ -67,6 +72,8 @@ class AsyncPostpress:
             default_headers=default_headers,
             max_response_size=max_response_size,
             max_redirects=max_redirects,
+            proxy=proxy,
+            trust_env=trust_env,
         )
         if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
             raise TypeError("http_session must be an aiohttp.ClientSession")
@@ -128,4 +135,6 @@ class AsyncPostpress:
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
-        return f"<AsyncPostpress base_url={self.base_url!r} api_key=<redacted>{state}>"
+        proxy = self._settings.proxy
+        via = "" if proxy is None else f" proxy={proxy.redacted!r}"
+        return f"<AsyncPostpress base_url={self.base_url!r}{via} api_key=<redacted>{state}>"

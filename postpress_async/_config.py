@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from yarl import URL
 
 from ._errors import ConfigurationError, is_retryable
+from ._proxy import Proxy, proxy_for, require_socks
+from ._tls import TrustStore, trust_store_from_env
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -182,6 +184,11 @@ class Settings:
     default_headers: Mapping[str, str]
     max_response_size: int
     max_redirects: int
+    proxy: Proxy | None = None
+    """The proxy to reach ``base_url`` through: ``proxy=``, else the environment's."""
+    trust_env: bool = True
+    trust_store: TrustStore = field(default_factory=TrustStore)
+    """``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` as read at construction (with ``trust_env``)."""
 
 
 def settings(
@@ -195,17 +202,24 @@ def settings(
     default_headers: object,
     max_response_size: object,
     max_redirects: object,
+    proxy: object = None,
+    trust_env: object = True,
 ) -> Settings:
     """Validate a client's constructor arguments, filling gaps from the environment."""
+    url = _base_url(base_url)
+    use_env = _trust_env(trust_env)
     return Settings(
         api_key=_api_key(api_key),
-        base_url=_base_url(base_url),
+        base_url=url,
         timeout=_timeout(timeout),
         retry=_retry(retry, max_retries),
         limits=_limits(limits),
         default_headers=_default_headers(default_headers),
         max_response_size=_count("max_response_size", max_response_size),
         max_redirects=_count("max_redirects", max_redirects),
+        proxy=_proxy(proxy, url, use_env),
+        trust_env=use_env,
+        trust_store=trust_store_from_env(os.environ, trust_env=use_env),
     )
 
 
@@ -301,3 +315,16 @@ def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(f"{name} must be an int >= 0, got {value!r}")
     return value
+
+
+def _trust_env(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"trust_env must be True or False, got {value!r}")
+    return value
+
+
+def _proxy(value: object, base_url: str, trust_env: bool) -> Proxy | None:
+    chosen = proxy_for(base_url, proxy=value, trust_env=trust_env, environ=os.environ)
+    if chosen is not None:
+        require_socks(chosen)
+    return chosen

@@ -2,8 +2,10 @@
 
     PostpressError
     ├── ConfigurationError          bad or missing client settings
-    ├── APIConnectionError          no response: refused, reset, DNS, TLS
-    │   └── APITimeoutError
+    ├── APIConnectionError          no response: refused, reset, DNS, TLS handshake cut
+    │   ├── APITimeoutError
+    │   ├── CertificateError        the server's certificate or host name failed verification
+    │   └── ProxyError              the proxy refused the request (407, a refused CONNECT)
     ├── ResponseDecodeError         a 2xx body that is not a valid Chat; .path names the field
     │   └── ResponseTooLargeError   a 2xx body over the client's max_response_size
     └── APIStatusError              any non-2xx response
@@ -19,6 +21,7 @@
 
 ``status_error`` does no I/O: it takes a status, headers and body and returns the exception;
 the transport calls it for every response that is not a 2xx, so it is tested on recorded bodies.
+Every message is bounded and free of URL credentials, and every exception survives ``pickle``.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from multidict import CIMultiDict
 
 from ._constants import ErrorType
+from ._redact import bounded
 
 __all__ = [
     "APIConnectionError",
@@ -40,12 +45,14 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
     "ConfigurationError",
     "GatewayTimeoutError",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
     "PostpressError",
+    "ProxyError",
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
@@ -78,6 +85,11 @@ class PostpressError(Exception):
 
     attempts: int = 1
     """How many attempts were made before this error was raised (retries + 1)."""
+    retryable: bool = False
+    """Whether another attempt could succeed; the default retry rule asks exactly this."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(bounded(message))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors defeat Exception's default pickling; rebuild from state.
@@ -96,6 +108,28 @@ class APIConnectionError(PostpressError):
 
 class APITimeoutError(APIConnectionError):
     """No complete response arrived in time."""
+
+
+class CertificateError(APIConnectionError):
+    """The server's TLS certificate or host name failed verification; never retried."""
+
+    retryable: bool = False
+
+
+class ProxyError(APIConnectionError):
+    """The proxy refused the request (a 407, a refused CONNECT); never retried.
+
+    ``.status`` is the proxy's status, ``.proxy`` its URL without credentials.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self, message: str, *, status: int | None = None, proxy: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.proxy = proxy
 
 
 class ResponseDecodeError(PostpressError):
@@ -132,7 +166,8 @@ class APIStatusError(PostpressError):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.headers = headers
+        # A copy: aiohttp's CIMultiDictProxy cannot be pickled, and a worker's error must be.
+        self.headers: Mapping[str, str] = CIMultiDict(headers)
         self.body = body
         self.type = type
         self.title = title

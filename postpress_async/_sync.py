@@ -70,6 +70,8 @@ class Postpress:
         ssl: _ssl.SSLContext | bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         # Built now so that bad settings raise here, in the caller's thread; after a fork the
         # child builds a fresh one with the same settings.
@@ -85,10 +87,13 @@ class Postpress:
             ssl=ssl,
             max_response_size=max_response_size,
             max_redirects=max_redirects,
+            proxy=proxy,
+            trust_env=trust_env,
         )
         first = self._make_async()
         self._first_client: AsyncPostpress | None = first
         self._base_url = first.base_url
+        self._proxy = first._settings.proxy
         self._lock = threading.Lock()
         self._loop_thread: _LoopThread | None = None
         self._closed = False
@@ -147,7 +152,8 @@ class Postpress:
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
-        return f"<Postpress base_url={self.base_url!r} api_key=<redacted>{state}>"
+        via = "" if self._proxy is None else f" proxy={self._proxy.redacted!r}"
+        return f"<Postpress base_url={self.base_url!r}{via} api_key=<redacted>{state}>"
 
     def _after_fork_in_child(self) -> None:
         self._loop_thread = None

@@ -24,11 +24,22 @@ from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ConfigurationError,
     ResponseTooLargeError,
     status_error,
 )
 from ._gate import Gate
 from ._logging import logger
+from ._network import (
+    CERTIFICATE_ERRORS,
+    Failures,
+    connector,
+    describe,
+    proxy_options,
+    shown_path,
+    socks_errors,
+    tls_context,
+)
 from ._version import __version__
 
 __all__ = ["USER_AGENT", "HttpResponse", "Transport", "client_timeout"]
@@ -84,11 +95,18 @@ class Transport:
         self._settings = settings
         self._headers = request_headers(settings)
         self._timeout = client_timeout(settings.timeout)
+        proxy = settings.proxy
+        if proxy is not None and proxy.is_socks and session is not None:
+            raise ConfigurationError(
+                f"a {proxy.scheme} proxy needs the client's own connections: leave out "
+                "http_session, or give your session an aiohttp-socks connector"
+            )
+        via_proxy = proxy_options(proxy)
         # On its own session the constant headers and timeout are the session's defaults, so
         # aiohttp does not merge them again for every request; a caller's session gets them
         # with each request instead, along with the settings its own defaults might override.
         self._request_options: dict[str, Any] = (
-            {"allow_redirects": False}
+            {"allow_redirects": False, **via_proxy}
             if session is None
             else {
                 "allow_redirects": False,
@@ -96,10 +114,14 @@ class Transport:
                 "timeout": self._timeout,
                 "raise_for_status": False,
                 "ssl": ssl,
+                **via_proxy,
             }
         )
         self._origin = URL(settings.base_url).origin()
-        self._ssl = ssl
+        # The trust store was read from the environment when the client was created.
+        self._ssl = tls_context(settings, ssl) if session is None else ssl
+        self._failures = Failures(self._origin, proxy)
+        self._socks_errors = socks_errors(proxy)
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,7 +150,8 @@ class Transport:
             )
         if self._session is None:
             limits = self._settings.limits
-            connector = aiohttp.TCPConnector(
+            pool = connector(
+                self._settings.proxy,
                 limit=limits.max_connections,
                 limit_per_host=limits.max_connections_per_host,
                 ttl_dns_cache=limits.dns_cache_ttl,
@@ -137,7 +160,7 @@ class Transport:
                 ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector,
+                connector=pool,
                 headers=self._headers,
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -185,6 +208,8 @@ class Transport:
             try:
                 async with session.get(url, **options) as resp:
                     status = resp.status
+                    if status == 407:  # only a proxy asks for proxy credentials
+                        raise self._failures.refused_by_proxy(status, tunnel=False)
                     if status in _REDIRECTS and "Location" in resp.headers:
                         url = self._redirect_target(url, status, resp.headers, hops)
                         hops += 1
@@ -197,13 +222,22 @@ class Transport:
                         return HttpResponse(status, resp.headers, body, url)
                     raise status_error(status, resp.headers, body)
             except _TIMEOUTS as exc:
-                raise APITimeoutError(f"GET {url.raw_path} timed out ({_describe(exc)})") from exc
+                raise APITimeoutError(f"GET {shown_path(url)} timed out ({describe(exc)})") from exc
+            # A response error's repr carries the request headers (the key, the proxy's
+            # credentials): keep only its text, and raise outside this block so that it is not
+            # even the implicit __context__.
+            except aiohttp.ClientHttpProxyError as exc:
+                failure = self._failures.refused_by_proxy(exc.status, tunnel=True)
             except aiohttp.ClientResponseError as exc:
-                # Its repr carries the request headers, and so the key: keep only its text, and
-                # raise outside this block so that it is not even the implicit __context__.
-                failure = APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}")
+                failure = APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}")
+            except CERTIFICATE_ERRORS as exc:
+                raise self._failures.certificate(exc) from exc
+            except aiohttp.ClientProxyConnectionError as exc:
+                raise self._failures.proxy_unreachable(exc, url) from exc
+            except self._socks_errors as exc:
+                raise self._failures.socks(exc, url) from exc
             except (aiohttp.ClientError, OSError) as exc:
-                raise APIConnectionError(f"GET {url.raw_path} failed: {_describe(exc)}") from exc
+                raise APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}") from exc
             raise failure
 
     def _redirect_target(
@@ -272,8 +306,3 @@ def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
         f"response body is larger than max_response_size={limit} bytes ({size}); "
         "raise max_response_size if this is expected"
     )
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

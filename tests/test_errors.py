@@ -76,7 +76,7 @@ def test_status_error_maps_each_documented_id(envelope: dict[str, Any]) -> None:
     assert err.detail == envelope["detail"]
     assert err.instance == envelope["instance"]
     assert err.request_id == envelope["instance"]
-    assert err.headers is hdrs
+    assert err.headers == hdrs  # a picklable copy
     assert err.body == body
     assert err.retryable is (envelope["type"] in RETRYABLE_IDS)
     assert err.attempts == 1

@@ -1,0 +1,184 @@
+"""How the transport reaches the server, and what a failure to reach it becomes.
+
+The transport's half for the way there: its connector (direct, or through a SOCKS proxy with
+the optional ``aiohttp-socks``), aiohttp's options for an http(s) proxy, the trust store, and
+the mapping of connection failures: a certificate that fails verification is a
+``CertificateError``, a proxy's refusal a ``ProxyError`` (both final), anything else an
+``APIConnectionError`` that may be retried. Messages are bounded, quote no response bytes, and
+show a proxy only as its URL without credentials.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl as _ssl
+from http import HTTPStatus
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from ._config import Settings
+from ._errors import APIConnectionError, APITimeoutError, CertificateError, ProxyError
+from ._proxy import Proxy
+from ._redact import redact_urls
+from ._tls import verifying_context
+
+__all__ = [
+    "CERTIFICATE_ERRORS",
+    "Failures",
+    "connector",
+    "describe",
+    "proxy_options",
+    "shown_path",
+    "socks_errors",
+    "tls_context",
+]
+
+CERTIFICATE_ERRORS: Final = (aiohttp.ClientConnectorCertificateError, _ssl.SSLCertVerificationError)
+"""aiohttp's, and the bare one a SOCKS tunnel's TLS handshake raises."""
+
+DESCRIBE_LIMIT: Final = 200
+"""How much of a dependency's exception text a message quotes."""
+
+_LEADING_WORDS: Final = re.compile(r"[A-Za-z][A-Za-z ,-]*")
+_TUNNEL_GATEWAY_FAILURES: Final = frozenset({502, 503, 504})
+
+
+def tls_context(settings: Settings, ssl: _ssl.SSLContext | bool) -> _ssl.SSLContext | bool:
+    """What the client's own connector verifies with: ``ssl=`` if given, else the trust store."""
+    return verifying_context(settings.trust_store) if ssl is True else ssl
+
+
+def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
+    """aiohttp's per-request options for an http(s) proxy; credentials apart from the URL."""
+    if proxy is None or proxy.is_socks:
+        return {}
+    options: dict[str, Any] = {"proxy": URL(proxy.url)}
+    if proxy.username is not None or proxy.password is not None:
+        options["proxy_auth"] = aiohttp.BasicAuth(proxy.username or "", proxy.password or "")
+    return options
+
+
+def connector(proxy: Proxy | None, **settings: Any) -> aiohttp.TCPConnector:
+    """The client's own connector: direct, or through a SOCKS proxy."""
+    if proxy is None or not proxy.is_socks:
+        return aiohttp.TCPConnector(**settings)
+    from aiohttp_socks import ProxyConnector, ProxyType
+
+    return ProxyConnector(
+        host=proxy.host,
+        port=proxy.port,
+        proxy_type=ProxyType.SOCKS4 if proxy.scheme == "socks4" else ProxyType.SOCKS5,
+        username=proxy.username,
+        password=proxy.password,
+        rdns=proxy.scheme == "socks5h",
+        **settings,
+    )
+
+
+def socks_errors(proxy: Proxy | None) -> tuple[type[Exception], ...]:
+    """The exceptions a SOCKS connector raises (none without one)."""
+    if proxy is None or not proxy.is_socks:
+        return ()
+    import aiohttp_socks
+
+    return (
+        aiohttp_socks.ProxyError,
+        aiohttp_socks.ProxyConnectionError,
+        aiohttp_socks.ProxyTimeoutError,
+    )
+
+
+def describe(exc: BaseException | None) -> str:
+    """An exception as ``Name: text``: one line, bounded, no URL credentials, no quoted data."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # A malformed response: aiohttp's text may quote the bytes it could not parse (a chat's
+        # JSON, when a server sent more than its Content-Length); keep only the words before.
+        found = _LEADING_WORDS.match(exc.message or "")
+        text = found[0].strip(" ,-") if found else ""
+    else:
+        text = redact_urls(" ".join(str(exc).split()))
+    if len(text) > DESCRIBE_LIMIT:
+        text = text[: DESCRIBE_LIMIT - 1] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def shown_path(url: URL) -> str:
+    """The path to name in a message, bounded (an id may be long)."""
+    path = url.raw_path
+    return path if len(path) <= 120 else path[:119] + "…"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
+class Failures:
+    """Builds the exceptions for failures on the way to one origin, through one proxy."""
+
+    def __init__(self, origin: URL, proxy: Proxy | None) -> None:
+        self._target = f"{origin.host}:{origin.port}"
+        self._proxy = proxy.redacted if proxy is not None else None
+
+    @property
+    def _shown_proxy(self) -> str:
+        return self._proxy or "on the way"
+
+    def refused_by_proxy(self, status: int, *, tunnel: bool) -> APIConnectionError:
+        """A proxy's answer: a ``ProxyError``, but a tunnel's gateway failure may be retried."""
+        proxy, target = self._shown_proxy, self._target
+        answer = f"{status} {_phrase(status)}"
+        if status == 407:
+            return ProxyError(
+                f"the proxy {proxy} refused the request to {target}: {answer} (check the "
+                "proxy's user name and password; they are not the postpress API key)",
+                status=status,
+                proxy=self._proxy,
+            )
+        if tunnel and status in _TUNNEL_GATEWAY_FAILURES:
+            return APIConnectionError(
+                f"the proxy {proxy} could not open a tunnel to {target}: {answer}"
+            )
+        return ProxyError(
+            f"the proxy {proxy} refused to open a tunnel to {target}: {answer}",
+            status=status,
+            proxy=self._proxy,
+        )
+
+    def certificate(self, exc: BaseException) -> CertificateError:
+        """The server's certificate or host name failed verification."""
+        cause = getattr(exc, "certificate_error", exc)
+        reason = getattr(cause, "verify_message", None) or describe(cause)
+        return CertificateError(
+            f"the TLS certificate of {self._target} failed verification: {reason}; no request "
+            "was sent (to trust a private CA, set SSL_CERT_FILE or pass "
+            "ssl=ssl.create_default_context(cafile=...))"
+        )
+
+    def proxy_unreachable(self, exc: aiohttp.ClientProxyConnectionError, url: URL) -> Exception:
+        """No connection to the proxy itself (down, refused): retryable like any connection."""
+        return APIConnectionError(
+            f"GET {shown_path(url)} failed: could not connect to the proxy {self._shown_proxy}: "
+            f"{describe(exc.os_error)}"
+        )
+
+    def socks(self, exc: BaseException, url: URL) -> Exception:
+        """An ``aiohttp-socks`` failure: unreachable, timed out, or refused by the proxy."""
+        kind = type(exc).__name__
+        if kind == "ProxyTimeoutError":
+            return APITimeoutError(f"GET {shown_path(url)} timed out at the proxy")
+        if kind == "ProxyConnectionError":
+            return APIConnectionError(
+                f"GET {shown_path(url)} failed: could not connect to the proxy "
+                f"{self._shown_proxy}: {describe(exc)}"
+            )
+        return ProxyError(
+            f"the proxy {self._shown_proxy} refused the request to {self._target}: {describe(exc)}",
+            proxy=self._proxy,
+        )
