@@ -10,6 +10,8 @@ show a proxy only as its URL without credentials.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import re
 import ssl as _ssl
 from http import HTTPStatus
@@ -51,12 +53,15 @@ def tls_context(settings: Settings, ssl: _ssl.SSLContext | bool) -> _ssl.SSLCont
 
 
 def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
-    """aiohttp's per-request options for an http(s) proxy; credentials apart from the URL."""
+    """aiohttp's per-request options for an http(s) proxy; its credentials as a header."""
     if proxy is None or proxy.is_socks:
         return {}
     options: dict[str, Any] = {"proxy": URL(proxy.url)}
     if proxy.username is not None or proxy.password is not None:
-        options["proxy_auth"] = aiohttp.BasicAuth(proxy.username or "", proxy.password or "")
+        # The header itself, not aiohttp.BasicAuth (deprecated in newer aiohttp, and latin-1).
+        pair = f"{proxy.username or ''}:{proxy.password or ''}".encode()
+        credentials = "Basic " + base64.b64encode(pair).decode("ascii")
+        options["proxy_headers"] = {"Proxy-Authorization": credentials}
     return options
 
 
@@ -87,6 +92,7 @@ def socks_errors(proxy: Proxy | None) -> tuple[type[Exception], ...]:
         aiohttp_socks.ProxyError,
         aiohttp_socks.ProxyConnectionError,
         aiohttp_socks.ProxyTimeoutError,
+        asyncio.IncompleteReadError,  # the proxy hung up mid-handshake; aiohttp-socks lets it out
     )
 
 
@@ -173,6 +179,11 @@ class Failures:
         kind = type(exc).__name__
         if kind == "ProxyTimeoutError":
             return APITimeoutError(f"GET {shown_path(url)} timed out at the proxy")
+        if isinstance(exc, asyncio.IncompleteReadError):
+            return APIConnectionError(
+                f"GET {shown_path(url)} failed: the proxy {self._shown_proxy} closed the "
+                "connection during the SOCKS handshake (some proxies do so for wrong credentials)"
+            )
         if kind == "ProxyConnectionError":
             return APIConnectionError(
                 f"GET {shown_path(url)} failed: could not connect to the proxy "

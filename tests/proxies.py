@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 
 from support import HANG
 
-__all__ = ["ForwardProxy", "PProxy", "ProxyRequest", "free_port"]
+__all__ = ["ForwardProxy", "PProxy", "ProxyRequest", "RefusingSocks5", "free_port"]
 
 _PPROXY = (
     "import sys; sys.modules['uvloop'] = None; from pproxy.server import main; main(sys.argv[1:])"
@@ -181,9 +180,12 @@ class ForwardProxy:
             except OSError:
                 await _answer(writer, 502)
                 return
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await writer.drain()
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            try:
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await writer.drain()
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            finally:
+                up_writer.close()
             return
         url = urlsplit(target)
         if url.scheme != "http" or not url.hostname:
@@ -197,10 +199,12 @@ class ForwardProxy:
         ]
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         lines = [f"{method} {path} HTTP/1.1", *keep, "Connection: close", "", ""]
-        up_writer.write("\r\n".join(lines).encode("latin-1"))
-        await up_writer.drain()
-        await _pipe(up_reader, writer)
-        up_writer.close()
+        try:
+            up_writer.write("\r\n".join(lines).encode("latin-1"))
+            await up_writer.drain()
+            await _pipe(up_reader, writer)
+        finally:
+            up_writer.close()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -268,6 +272,37 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 writer.write_eof()
 
 
-def iter_lines(text: str) -> Iterator[str]:
-    """Non-empty lines of ``text``."""
-    return (line for line in text.splitlines() if line.strip())
+class RefusingSocks5:
+    """A SOCKS5 server that asks for a user name and password and refuses any (RFC 1929)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _version, count = await reader.readexactly(2)
+            await reader.readexactly(count)
+            writer.write(b"\x05\x02")  # method: user name and password
+            _auth_version, length = await reader.readexactly(2)
+            await reader.readexactly(length)
+            (length,) = await reader.readexactly(1)
+            await reader.readexactly(length)
+            self.attempts += 1
+            writer.write(b"\x01\x01")  # failure
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> RefusingSocks5:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

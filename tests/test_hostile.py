@@ -679,16 +679,17 @@ async def test_cookies_are_never_stored_or_sent(server: FakePostpress) -> None:
     assert all("cookie" not in request.headers for request in server.requests)
 
 
-async def test_proxy_environment_variables_are_not_used(
+async def test_proxy_environment_variables_are_not_used_with_trust_env_false(
     server: FakePostpress, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A proxy from the environment would see the key: the client's own session ignores them.
+    # trust_env=False: no proxy from the environment sees a request (tests/test_proxies.py
+    # covers the proxies that are used).
     async with RawServer(reply(200, EXAMPLE_BODY)) as proxy:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
             monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        async with pp.AsyncPostpress(KEY, base_url=server.base_url) as client:
+        async with pp.AsyncPostpress(KEY, base_url=server.base_url, trust_env=False) as client:
             await client.chats.retrieve(EXAMPLE_ID)
     assert proxy.hits == 0
     assert server.request_count == 1
