@@ -31,6 +31,7 @@ __all__ = [
     "Failures",
     "connector",
     "describe",
+    "proxy_authorization",
     "proxy_options",
     "shown_path",
     "socks_errors",
@@ -52,16 +53,27 @@ def tls_context(settings: Settings, ssl: _ssl.SSLContext | bool) -> _ssl.SSLCont
     return verifying_context(settings.trust_store) if ssl is True else ssl
 
 
-def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
-    """aiohttp's per-request options for an http(s) proxy; its credentials as a header."""
+def proxy_authorization(proxy: Proxy | None) -> dict[str, str]:
+    """The ``Proxy-Authorization`` header for the proxy's credentials, if it has any."""
+    if proxy is None or proxy.is_socks or (proxy.username is None and proxy.password is None):
+        return {}
+    # The header itself, not aiohttp.BasicAuth (deprecated in newer aiohttp, and latin-1 only).
+    pair = f"{proxy.username or ''}:{proxy.password or ''}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def proxy_options(proxy: Proxy | None, *, tunnel: bool) -> dict[str, Any]:
+    """aiohttp's per-request options for an http(s) proxy.
+
+    Through a CONNECT ``tunnel`` (an https API) the credentials go with the CONNECT; otherwise
+    the transport sends them as a header of each request (the proxy reads them there).
+    """
     if proxy is None or proxy.is_socks:
         return {}
     options: dict[str, Any] = {"proxy": URL(proxy.url)}
-    if proxy.username is not None or proxy.password is not None:
-        # The header itself, not aiohttp.BasicAuth (deprecated in newer aiohttp, and latin-1).
-        pair = f"{proxy.username or ''}:{proxy.password or ''}".encode()
-        credentials = "Basic " + base64.b64encode(pair).decode("ascii")
-        options["proxy_headers"] = {"Proxy-Authorization": credentials}
+    credentials = proxy_authorization(proxy)
+    if tunnel and credentials:
+        options["proxy_headers"] = credentials
     return options
 
 

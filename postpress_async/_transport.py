@@ -35,6 +35,7 @@ from ._network import (
     Failures,
     connector,
     describe,
+    proxy_authorization,
     proxy_options,
     shown_path,
     socks_errors,
@@ -101,7 +102,10 @@ class Transport:
                 f"a {proxy.scheme} proxy needs the client's own connections: leave out "
                 "http_session, or give your session an aiohttp-socks connector"
             )
-        via_proxy = proxy_options(proxy)
+        tunnel = URL(settings.base_url).scheme == "https"
+        via_proxy = proxy_options(proxy, tunnel=tunnel)
+        if not tunnel:  # absolute-form requests to the proxy carry its credentials themselves
+            self._headers.update(proxy_authorization(proxy))
         # On its own session the constant headers and timeout are the session's defaults, so
         # aiohttp does not merge them again for every request; a caller's session gets them
         # with each request instead, along with the settings its own defaults might override.

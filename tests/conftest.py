@@ -4,6 +4,7 @@ The pytest plugin ``postpress_async.testing`` (a ``pytest11`` entry point) provi
 ``fake_postpress`` (a ``FakePostpress`` in the test's event loop) and ``fake_postpress_thread``
 (one in a background thread, for blocking code and subprocesses). The tests use them under
 short names; a module that needs particular chats on the server extends ``server`` there.
+No test sees a proxy variable of the machine running it (``no_proxy_from_the_machine``).
 """
 
 from __future__ import annotations
@@ -71,3 +72,15 @@ def cli_env(thread_server: FakePostpress, monkeypatch: pytest.MonkeyPatch) -> Fa
     monkeypatch.setenv("POSTPRESS_API_KEY", thread_server.api_key)
     monkeypatch.setenv("POSTPRESS_BASE_URL", thread_server.base_url)
     return thread_server
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both clients honour HTTPS_PROXY and friends by default: a CI machine behind a proxy
+    would send the tests' requests for 127.0.0.1 through it. Proxy tests set what they mean."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)

@@ -27,11 +27,7 @@ SECRET = "Pr0xy-S3cret"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No proxy or CA variable from the machine running the tests."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+def no_ca_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
 
@@ -113,6 +109,27 @@ async def test_http_proxy_from_the_environment_set_after_import(
     assert [(r.method, r.target) for r in proxy.requests] == [
         ("GET", fake_postpress.chat_url(chat_id))
     ]
+
+
+async def test_http_through_a_proxy_with_credentials(
+    fake_postpress: FakePostpress, auth_proxy: ForwardProxy
+) -> None:
+    chat_id = fake_postpress.add_chats(1)[0]
+    proxy = auth_proxy.url("al ice".replace(" ", "%20"), SECRET)  # percent-encoded user name
+    async with ForwardProxy(username="al ice", password=SECRET) as spaced:
+        for url, seen in ((auth_proxy.url(USER, SECRET), auth_proxy), (proxy, None)):
+            if seen is None:
+                url, seen = url.replace(str(auth_proxy.port), str(spaced.port)), spaced
+            async with pp.AsyncPostpress(
+                KEY, base_url=fake_postpress.base_url, proxy=url
+            ) as client:
+                assert (await client.chats.retrieve(chat_id)).id == chat_id
+            [request] = seen.requests
+            assert (request.method, request.authorized) == ("GET", True)
+    # The proxy passes the request on without its credentials.
+    for request in fake_postpress.requests:
+        assert "proxy-authorization" not in {name.lower() for name in request.headers}
+    assert len(fake_postpress.requests) == 2
 
 
 def test_blocking_client_with_https_proxy_from_the_environment(

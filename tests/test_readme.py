@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from proxies import ForwardProxy
 from support import EXAMPLE, env_for, run
 
 from postpress_async import _cli
@@ -153,3 +154,33 @@ def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> No
         ran += 1
     assert ran >= 2
     assert len((tmp_path / "chats.jsonl").read_text("utf-8").splitlines()) == 6
+
+
+# -- the Networks section, through a real proxy --------------------------------------------------
+
+
+def networks_blocks() -> list[str]:
+    section = README.split("## Networks", 1)[1].split("\n## ", 1)[0]
+    return [m["body"] for m in _FENCE.finditer(section) if m["lang"] == "python"]
+
+
+def test_the_networks_examples_run_through_a_proxy(server: FakePostpress, tmp_path: Path) -> None:
+    blocks = networks_blocks()
+    assert len(blocks) >= 3
+    with ForwardProxy(username="alice", password="s3cret") as proxy:
+        # The README's HTTPS_PROXY, for the fake's http:// base URL.
+        env = env_for(server, HTTP_PROXY=proxy.url("alice", "s3cret"), NO_PROXY="example.com")
+        for index, code in enumerate(blocks):
+            script = tmp_path / f"networks_{index}.py"
+            script.write_text(code, encoding="utf-8")
+            result = run([sys.executable, "-W", "error", str(script)], env=env, cwd=tmp_path)
+            assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            assert "s3cret" not in result.stdout + result.stderr
+            if 'proxy="socks5h' in code:
+                assert "proxy='socks5h://***@proxy.corp:1080'" in result.stdout
+            elif "print(client)" in code:
+                assert f"proxy='http://***@127.0.0.1:{proxy.port}'" in result.stdout
+    fetched = [r for r in proxy.requests if r.method == "GET"]
+    assert len(fetched) == 2  # the two blocks that fetch a chat went through the proxy
+    assert all(r.credentials == "alice:s3cret" for r in fetched)
+    assert len(server.requests) == 2
