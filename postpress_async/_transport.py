@@ -97,6 +97,8 @@ class Transport:
         self._headers = request_headers(settings)
         self._timeout = client_timeout(settings.timeout)
         proxy = settings.proxy
+        if session is not None and proxy is not None and proxy.source != "proxy":
+            proxy = None  # a caller's session: its own trust_env decides on the environment
         if proxy is not None and proxy.is_socks and session is not None:
             raise ConfigurationError(
                 f"a {proxy.scheme} proxy needs the client's own connections: leave out "
@@ -155,7 +157,7 @@ class Transport:
         if self._session is None:
             limits = self._settings.limits
             pool = connector(
-                self._settings.proxy,
+                self._settings.proxy,  # the client's own session: the proxy it was given
                 limit=limits.max_connections,
                 limit_per_host=limits.max_connections_per_host,
                 ttl_dns_cache=limits.dns_cache_ttl,

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from certs import Certs
 from proxies import ForwardProxy, PProxy, RefusingSocks5, free_port
@@ -379,3 +380,23 @@ async def test_a_failed_connect(
     assert error.attempts == (1 if final else 3)
     assert str(status) in str(error)
     assert len(proxy.requests) == error.attempts
+
+
+async def test_a_callers_session_takes_proxy_but_not_the_environment(
+    fake_postpress: FakePostpress, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat_id = fake_postpress.add_chats(1)[0]
+    async with ForwardProxy() as env_proxy, ForwardProxy() as given, aiohttp.ClientSession() as s:
+        monkeypatch.setenv("HTTP_PROXY", env_proxy.url())
+        async with pp.AsyncPostpress(
+            KEY, base_url=fake_postpress.base_url, http_session=s
+        ) as client:
+            await client.chats.retrieve(chat_id)  # the session's trust_env (off) decides
+        async with pp.AsyncPostpress(
+            KEY, base_url=fake_postpress.base_url, http_session=s, proxy=given.url()
+        ) as client:
+            await client.chats.retrieve(chat_id)
+        with pytest.raises(pp.ConfigurationError, match="socks5"):
+            pp.AsyncPostpress(KEY, http_session=s, proxy="socks5://127.0.0.1:1080")
+    assert env_proxy.requests == []
+    assert [r.method for r in given.requests] == ["GET"]
