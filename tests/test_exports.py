@@ -42,6 +42,8 @@ ERROR_TREE: dict[str, str | None] = {
     "ConfigurationError": "PostpressError",
     "APIConnectionError": "PostpressError",
     "APITimeoutError": "APIConnectionError",
+    "CertificateError": "APIConnectionError",
+    "ProxyError": "APIConnectionError",
     "ResponseDecodeError": "PostpressError",
     "APIStatusError": "PostpressError",
     "BadRequestError": "APIStatusError",
@@ -121,3 +123,11 @@ def test_every_error_class_has_a_docstring() -> None:
         doc = getattr(pp, name).__doc__
         assert doc, name
         assert doc.strip().splitlines()[0], name
+
+
+def test_every_error_has_retryable_and_the_new_ones_are_final() -> None:
+    for name in ERROR_TREE:
+        assert isinstance(getattr(pp, name).retryable, bool), name
+    assert pp.CertificateError.retryable is False
+    assert pp.ProxyError.retryable is False
+    assert pp.APIConnectionError.retryable is True

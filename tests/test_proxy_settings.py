@@ -213,3 +213,16 @@ def test_http_proxies_need_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp_socks", None)
     require_socks(parse_proxy("http://127.0.0.1:3128"))
     require_socks(parse_proxy("https://127.0.0.1:3128"))
+
+
+def test_proxy_and_trust_env_are_keyword_only_with_the_same_defaults() -> None:
+    import inspect
+
+    for client in (pp.AsyncPostpress, pp.Postpress):
+        params = inspect.signature(client).parameters
+        assert params["proxy"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["proxy"].default is None
+        assert params["trust_env"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["trust_env"].default is True
+    with pytest.raises(pp.ConfigurationError, match="trust_env"):
+        pp.AsyncPostpress("key", base_url=API, trust_env="yes")  # type: ignore[arg-type]
