@@ -146,7 +146,7 @@ class Failures:
 
     @property
     def _shown_proxy(self) -> str:
-        return self._proxy or "on the way"
+        return self._proxy or "between this client and the API"
 
     def refused_by_proxy(self, status: int, *, tunnel: bool) -> APIConnectionError:
         """A proxy's answer: a ``ProxyError``, but a tunnel's gateway failure may be retried."""

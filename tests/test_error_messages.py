@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultlib import Exchange, RawServer, response_head
 from proxies import free_port
+from rawserver import Exchange, RawServer, response_head
 
 import postpress_async as pp
 from postpress_async._redact import MESSAGE_LIMIT

@@ -399,6 +399,9 @@ async def test_any_status_and_body_is_a_postpress_error(
     error = await outcome(client, "chat_status")
     if 200 <= status < 300:
         assert error is None or isinstance(error, pp.ResponseDecodeError)
+    elif status == 407:  # only a proxy asks for proxy credentials: never a status error
+        assert isinstance(error, pp.ProxyError)
+        assert error.status == status
     else:
         assert isinstance(error, pp.APIStatusError)
         assert error.status == status

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from certs import Certs
-from support import Sleeps
+from support import EXAMPLE, Sleeps
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -34,10 +34,13 @@ def no_ca_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
 
 
+CHAT_ID = "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR"
+
+
 async def tls_fake(context: ssl.SSLContext) -> FakePostpress:
     server = FakePostpress(ssl=context)
     await server.astart()
-    server.add_chats(1)
+    server.add_chat({**EXAMPLE, "id": CHAT_ID})
     return server
 
 
@@ -56,7 +59,7 @@ def no_retry_waits() -> tuple[pp.RetryPolicy, Sleeps]:
 async def fails_verification(server: FakePostpress, **options: object) -> pp.CertificateError:
     """Retrieve from ``server`` with the default retries: one attempt, a CertificateError."""
     policy, sleeps = no_retry_waits()
-    chat_id = next(iter(server._held))
+    chat_id = CHAT_ID
     before = len(server.requests)
     async with pp.AsyncPostpress(KEY, base_url=server.base_url, retry=policy, **options) as c:  # type: ignore[arg-type]
         with pytest.raises(pp.CertificateError) as info:
@@ -72,7 +75,7 @@ async def fails_verification(server: FakePostpress, **options: object) -> pp.Cer
 
 
 async def test_https_with_a_trusted_ca_works(good_server: FakePostpress, certs: Certs) -> None:
-    chat_id = next(iter(good_server._held))
+    chat_id = CHAT_ID
     async with pp.AsyncPostpress(KEY, base_url=good_server.base_url, ssl=certs.client()) as c:
         assert await c.chats.retrieve(chat_id) == good_server.chat(chat_id)
     assert good_server.base_url.startswith("https://127.0.0.1:")
@@ -110,7 +113,7 @@ async def test_ssl_cert_file_set_after_import_is_honoured(
     good_server: FakePostpress, certs: Certs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))  # pp was imported long ago
-    chat_id = next(iter(good_server._held))
+    chat_id = CHAT_ID
     async with pp.AsyncPostpress(KEY, base_url=good_server.base_url) as client:
         assert (await client.chats.retrieve(chat_id)).id == chat_id
     await fails_verification(good_server, trust_env=False)
@@ -139,7 +142,7 @@ async def test_the_environment_is_read_when_the_client_is_created(
     monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))  # too late for that client
     async with client:
         with pytest.raises(pp.CertificateError):
-            await client.chats.retrieve(next(iter(good_server._held)))
+            await client.chats.retrieve(CHAT_ID)
 
 
 async def test_an_explicit_ssl_context_wins_over_ssl_cert_file(
@@ -156,7 +159,7 @@ async def test_ssl_cert_dir_is_honoured(
     subject_hash = ssl_subject_hash(certs)
     (tmp_path / f"{subject_hash}.0").write_bytes(certs.ca.cert_pem.bytes())
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    chat_id = next(iter(good_server._held))
+    chat_id = CHAT_ID
     async with pp.AsyncPostpress(KEY, base_url=good_server.base_url) as client:
         assert (await client.chats.retrieve(chat_id)).id == chat_id
 
