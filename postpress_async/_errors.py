@@ -67,7 +67,7 @@ __all__ = [
 BODY_PREVIEW_BYTES = 2048
 """How much of a body an error keeps: enough to read a proxy's page, bounded in memory."""
 
-MESSAGE_TEXT_LIMIT = 500
+MESSAGE_TEXT_LIMIT = 300
 """An exception message quotes at most this much of the server's text."""
 
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")

@@ -7,7 +7,7 @@ from typing import Final
 
 __all__ = ["MESSAGE_LIMIT", "bounded", "redact_url", "redact_urls"]
 
-MESSAGE_LIMIT: Final = 600
+MESSAGE_LIMIT: Final = 500
 """No exception message of this SDK is longer (characters)."""
 
 _USERINFO: Final = re.compile(r"(?<=//)[^\s/@'\"<>]*@")
