@@ -331,26 +331,6 @@ def test_postpress_log_unset_changes_nothing(fresh_logging: logging.Logger) -> N
     assert (list(fresh_logging.handlers), fresh_logging.level) == before
 
 
-@pytest.mark.parametrize("value", ["verbose", "trace", "1", "warning"])
-def test_invalid_postpress_log_is_a_configuration_error(
-    fresh_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("POSTPRESS_LOG", value)
-    with pytest.raises(pp.ConfigurationError, match="POSTPRESS_LOG"):
-        _logging.configure_from_env()
-
-
-def test_invalid_postpress_log_fails_every_client_not_just_the_first(
-    fresh_logging: logging.Logger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("POSTPRESS_LOG", "verbose")
-    with pytest.raises(pp.ConfigurationError, match="POSTPRESS_LOG"):
-        pp.AsyncPostpress(KEY)
-    # The same bad setting must not be accepted silently the second time round.
-    with pytest.raises(pp.ConfigurationError, match="POSTPRESS_LOG"):
-        pp.AsyncPostpress(KEY)
-
-
 async def test_postpress_log_debug_output_has_no_key(
     fresh_logging: logging.Logger,
     monkeypatch: pytest.MonkeyPatch,
