@@ -50,6 +50,13 @@ class _Model(msgspec.Struct, kw_only=True, gc=False):
         """The model as wire JSON; ``decode_chat(chat.to_json()) == chat``."""
         return _encode(_to_builtins(self))
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """pydantic's hook (FastAPI models, pydantic fields): see ``_pydantic``."""
+        from ._pydantic import core_schema_for  # only once pydantic asks: it imports pydantic
+
+        return core_schema_for(cls)
+
 
 class AttachmentSize(_Model, kw_only=True):
     """Pixel size of an image or video attachment."""
