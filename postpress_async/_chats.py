@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 
 from ._batch import ChatResult, ProgressCallback, fetch_many, validate_batch_args
 from ._codec import decode_chat
 from ._models import Chat
 from ._resource import Request
 from ._response import RawResponse
+from ._tracing import Tracing, traced_batch
 from ._transport import HttpResponse
 from ._url import Route, encode_query
 
 __all__ = ["CHAT", "AsyncChats", "AsyncChatsWithRawResponse"]
 
-CHAT = Route("/chats/{chat_id}")
+CHAT = Route("/chats/{chat_id}", name="chats.retrieve")
 
 
 def _chat(response: HttpResponse) -> Chat:
@@ -34,8 +35,9 @@ def _raw_chat(response: HttpResponse) -> RawResponse[Chat]:
 class AsyncChats:
     """``client.chats``: chats of the connected accounts."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, tracing: Tracing | None = None) -> None:
         self._request = request
+        self._tracing = tracing
         self.with_raw_response = AsyncChatsWithRawResponse(request)
         """The same methods, returning the ``RawResponse`` instead of the parsed model."""
 
@@ -68,9 +70,14 @@ class AsyncChats:
         async def fetch(chat_id: str) -> Chat:
             return await self.retrieve(chat_id, account_id=account_id)
 
-        return fetch_many(
-            fetch, ids, concurrency=concurrency, ordered=ordered, on_progress=on_progress
-        )
+        def run(fetch: Callable[[str], Awaitable[Chat]]) -> AsyncGenerator[ChatResult, None]:
+            return fetch_many(
+                fetch, ids, concurrency=concurrency, ordered=ordered, on_progress=on_progress
+            )
+
+        if self._tracing is None:
+            return run(fetch)
+        return traced_batch(self._tracing, fetch, run, concurrency)
 
 
 class AsyncChatsWithRawResponse:

@@ -24,6 +24,7 @@ from ._config import (
 )
 from ._logging import configure_from_env
 from ._retry import with_retries
+from ._tracing import tracing_for
 from ._transport import HttpResponse, Transport
 from ._url import Route, encode_query
 
@@ -80,7 +81,10 @@ class AsyncPostpress:
         if not isinstance(ssl, (bool, _ssl.SSLContext)):
             raise TypeError("ssl must be True, False or an ssl.SSLContext")
         self._transport = Transport(self._settings, http_session, ssl=ssl)
-        self.chats = AsyncChats(self._request)
+        # Without opentelemetry-api the resources get the plain request path: no tracing code.
+        self._tracing = tracing_for(self._settings.base_url)
+        request = self._request if self._tracing is None else self._traced_request
+        self.chats = AsyncChats(request, self._tracing)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
 
     @property
@@ -111,12 +115,31 @@ class AsyncPostpress:
         parse: Callable[[HttpResponse], T],
     ) -> T:
         """Call the API at ``route`` (retrying per the policy) and parse the 2xx response."""
+        attempt = functools.partial(self._transport.send, self._url(route, path, query))
+        settings = self._settings
+        return parse(await with_retries(attempt, settings.retry, settings.timeout))
+
+    async def _traced_request(
+        self,
+        route: Route,
+        path: tuple[object, ...],
+        query: Mapping[str, object] | None,
+        parse: Callable[[HttpResponse], T],
+    ) -> T:
+        """``_request`` inside the call's span, its attempts counted (see ``_tracing``)."""
+        assert self._tracing is not None
+        with self._tracing.call(route) as record:
+            send = functools.partial(self._transport.send, self._url(route, path, query))
+            settings = self._settings
+            return parse(await with_retries(record.counted(send), settings.retry, settings.timeout))
+
+    def _url(
+        self, route: Route, path: tuple[object, ...], query: Mapping[str, object] | None
+    ) -> URL:
         target = self._settings.base_url + route.path(*path)
         if query:
             target += encode_query(query)
-        attempt = functools.partial(self._transport.send, URL(target, encoded=True))
-        settings = self._settings
-        return parse(await with_retries(attempt, settings.retry, settings.timeout))
+        return URL(target, encoded=True)
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""

@@ -59,11 +59,13 @@ def encode_query(params: Mapping[str, object]) -> str:
 class Route:
     """An endpoint's path template, such as ``/chats/{chat_id}``, compiled once."""
 
-    __slots__ = ("_names", "_pieces", "template")
+    __slots__ = ("_names", "_pieces", "name", "template")
 
-    def __init__(self, template: str) -> None:
+    def __init__(self, template: str, *, name: str | None = None) -> None:
         self.template = template
         """The template as written; tracing reports it as ``url.template``."""
+        self.name = name
+        """The operation, such as ``chats.retrieve``: the name of its tracing span."""
         self._pieces = _PARAM.split(template)  # literal, name, literal, name, …, literal
         self._names = tuple(self._pieces[1::2])
 

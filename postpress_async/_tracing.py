@@ -1,0 +1,217 @@
+"""OpenTelemetry spans, when ``opentelemetry-api`` is installed (the ``otel`` extra).
+
+Whether it is installed is found out once, when the first client is created. Without it a
+client's resources are given the plain request function and this module is never called on
+the request path. With it they are given ``AsyncPostpress._traced_request``, which runs the
+same path inside one CLIENT span per call, named after the operation (``chats.retrieve``):
+
+- ``http.request.method``, ``server.address``, ``server.port``, ``url.template``;
+- ``postpress.attempts`` and the ``http.response.status_code`` of the last attempt;
+- on failure: status ERROR, ``error.type`` (the exception class name) and
+  ``postpress.error.type`` (the error envelope's id, when the API sent one).
+
+Nothing else of the request or response is recorded: not the key, not the query, not the
+exception message. The span is current while the call runs, so a caller's span is its parent
+(the blocking client schedules each call with the caller's context, which
+``asyncio.run_coroutine_threadsafe`` carries to the loop thread) and the spans of an
+instrumented aiohttp nest under it, one per attempt. ``retrieve_many`` adds one INTERNAL span,
+``chats.retrieve_many``, with the number fetched and failed, as the parent of its calls.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from yarl import URL
+
+from ._errors import APIStatusError
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+    from ._batch import ChatResult
+    from ._models import Chat
+    from ._transport import HttpResponse
+    from ._url import Route
+
+__all__ = ["CallRecord", "Tracing", "traced_batch", "tracing_for"]
+
+T = TypeVar("T")
+
+ATTEMPTS = "postpress.attempts"
+ERROR_TYPE = "error.type"
+ENVELOPE_TYPE = "postpress.error.type"
+STATUS_CODE = "http.response.status_code"
+BATCH_FETCHED = "postpress.batch.fetched"
+BATCH_FAILED = "postpress.batch.failed"
+BATCH_CONCURRENCY = "postpress.batch.concurrency"
+
+
+@functools.cache
+def _api() -> Any:
+    """``opentelemetry.trace``, or None when it is not installed; imported at most once."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace
+
+
+def tracing_for(base_url: str) -> Tracing | None:
+    """The tracing of a client with this ``base_url``; None without ``opentelemetry-api``."""
+    api = _api()
+    if api is None:
+        return None
+    # A ProxyTracer until the application sets a provider; it follows the provider set later.
+    return Tracing(api.get_tracer("postpress_async", __version__), base_url)
+
+
+class CallRecord:
+    """What the attempts of one call report to its span: how many, and the last status."""
+
+    __slots__ = ("attempts", "status")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.status: int | None = None
+
+    def counted(
+        self, send: Callable[[float | None], Awaitable[HttpResponse]]
+    ) -> Callable[[float | None], Awaitable[HttpResponse]]:
+        """``send`` (one attempt, as the retry layer calls it), counted and its status kept."""
+
+        async def attempt(budget: float | None) -> HttpResponse:
+            self.attempts += 1
+            self.status = None
+            try:
+                response = await send(budget)
+            except APIStatusError as exc:
+                self.status = exc.status
+                raise
+            self.status = response.status
+            return response
+
+        return attempt
+
+
+class Tracing:
+    """One client's tracer and the span attributes that never change for it."""
+
+    def __init__(self, tracer: Tracer, base_url: str) -> None:
+        from opentelemetry.trace import SpanKind
+
+        self.tracer = tracer
+        self._client_kind = SpanKind.CLIENT
+        self._internal_kind = SpanKind.INTERNAL
+        url = URL(base_url)
+        self._server: dict[str, str | int] = {"server.address": url.host or ""}
+        if url.port is not None:
+            self._server["server.port"] = url.port
+        self._starts: dict[Route, tuple[str, dict[str, str | int]]] = {}
+
+    def _start(self, route: Route) -> tuple[str, dict[str, str | int]]:
+        start = self._starts.get(route)
+        if start is None:
+            name = route.name or f"GET {route.template}"
+            attributes = {
+                "http.request.method": "GET",
+                **self._server,
+                "url.template": route.template,
+            }
+            start = self._starts[route] = (name, attributes)
+        return start
+
+    @contextmanager
+    def call(self, route: Route) -> Iterator[CallRecord]:
+        """A current CLIENT span around one call; the caller feeds the ``CallRecord``."""
+        name, attributes = self._start(route)
+        record = CallRecord()
+        with self.tracer.start_as_current_span(
+            name,
+            kind=self._client_kind,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield record
+            except Exception as exc:
+                if span.is_recording():
+                    _failed(span, exc)
+                raise
+            finally:
+                if span.is_recording():
+                    span.set_attribute(ATTEMPTS, record.attempts)
+                    if record.status is not None:
+                        span.set_attribute(STATUS_CODE, record.status)
+
+    def batch_span(self, concurrency: int) -> Span:
+        """The span of one ``retrieve_many``, started now as a child of the current span."""
+        return self.tracer.start_span(
+            "chats.retrieve_many",
+            kind=self._internal_kind,
+            attributes={BATCH_CONCURRENCY: concurrency},
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+
+def _failed(span: Span, exc: Exception) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    kind = type(exc).__name__
+    span.set_attribute(ERROR_TYPE, kind)
+    envelope_type = getattr(exc, "type", None)
+    if isinstance(exc, APIStatusError) and isinstance(envelope_type, str):
+        span.set_attribute(ENVELOPE_TYPE, envelope_type)
+        kind = f"{kind} {envelope_type}"
+    span.set_status(Status(StatusCode.ERROR, kind))
+
+
+async def traced_batch(
+    tracing: Tracing,
+    fetch: Callable[[str], Awaitable[Chat]],
+    run: Callable[[Callable[[str], Awaitable[Chat]]], AsyncGenerator[ChatResult, None]],
+    concurrency: int,
+) -> AsyncGenerator[ChatResult, None]:
+    """``run(fetch)``'s results, inside a ``chats.retrieve_many`` span that parents each call.
+
+    The span starts at the first result asked for. Each fetch makes it current in its own
+    worker task, so the calls are its children whichever task iterates the results (the
+    blocking client iterates from a new task for every result).
+    """
+    from opentelemetry import context, trace
+
+    span = tracing.batch_span(concurrency)
+    parent = trace.set_span_in_context(span)
+
+    async def fetch_in_batch(chat_id: str) -> Chat:
+        token = context.attach(parent)
+        try:
+            return await fetch(chat_id)
+        finally:
+            context.detach(token)
+
+    fetched = failed = 0
+    results = run(fetch_in_batch)
+    try:
+        async for result in results:
+            if result.error is None:
+                fetched += 1
+            else:
+                failed += 1
+            yield result
+    except Exception as exc:
+        _failed(span, exc)
+        raise
+    finally:
+        try:
+            await results.aclose()
+        finally:
+            span.set_attribute(BATCH_FETCHED, fetched)
+            span.set_attribute(BATCH_FAILED, failed)
+            span.end()
