@@ -107,7 +107,22 @@ class APIConnectionError(PostpressError):
 
 
 class APITimeoutError(APIConnectionError):
-    """No complete response arrived in time."""
+    """No complete response arrived in time; ``.limit`` names the time limit that fired.
+
+    ``.limit`` is ``"attempt"``, ``"connect"``, ``"read"`` or ``"deadline"`` (the ``Timeout``
+    field) and ``.seconds`` its value; the message adds how many attempts were made.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str | None = None, seconds: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        attempts = self.attempts
+        return f"{super().__str__()}; {attempts} attempt{'s' if attempts != 1 else ''} made"
 
 
 class CertificateError(APIConnectionError):
@@ -320,8 +335,18 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APIStatusError:
-    """The exception for a non-2xx response; pure, so it is tested on recorded bodies."""
+_NOT_THE_API_STATUSES = frozenset({404, 405})
+"""Without a postpress envelope, these say the URL is wrong rather than the chat missing."""
+
+
+def status_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, url: str | None = None
+) -> APIStatusError:
+    """The exception for a non-2xx response; pure, so it is tested on recorded bodies.
+
+    ``url`` (scheme, host, port and path: no query, no credentials) is named in the message of
+    a 404 or 405 without an error envelope, which usually means a wrong base URL.
+    """
     envelope = _envelope(body)
     if envelope is None:
         error_type = title = detail = instance = None
@@ -339,6 +364,11 @@ def status_error(status: int, headers: Mapping[str, str], body: bytes) -> APISta
         parts.append(_reason(status))
     summary = _shorten(detail or title or "")
     message = " ".join(parts) + (f": {summary}" if summary else "")
+    if envelope is None and url is not None and status in _NOT_THE_API_STATUSES:
+        message += (
+            f": {url} answered without a postpress error envelope, so it may not point at the"
+            " postpress API (check base_url or POSTPRESS_BASE_URL; it usually ends in /api/v1)"
+        )
     if envelope is None and body:
         preview = body[:120].decode("utf-8", "replace").strip()
         message += f" (no error envelope; body starts {preview!r})"

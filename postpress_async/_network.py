@@ -20,7 +20,7 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
-from ._config import Settings
+from ._config import Settings, Timeout
 from ._errors import APIConnectionError, APITimeoutError, CertificateError, ProxyError
 from ._proxy import Proxy
 from ._redact import redact_urls
@@ -34,7 +34,9 @@ __all__ = [
     "proxy_authorization",
     "proxy_options",
     "shown_path",
+    "shown_url",
     "socks_errors",
+    "timeout_error",
     "tls_context",
 ]
 
@@ -128,6 +130,49 @@ def shown_path(url: URL) -> str:
     """The path to name in a message, bounded (an id may be long)."""
     path = url.raw_path
     return path if len(path) <= 120 else path[:119] + "…"
+
+
+def shown_url(url: URL) -> str:
+    """``url`` as a message may show it: origin and bounded path; no query, no credentials."""
+    return f"{url.origin()}{shown_path(url)}"
+
+
+_CONNECT_TIMEOUTS: Final = tuple(
+    getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
+)
+_READ_TIMEOUTS: Final = tuple(
+    getattr(aiohttp, name) for name in ("SocketTimeoutError",) if hasattr(aiohttp, name)
+)
+_LIMIT_WORDING: Final = {
+    "attempt": "the attempt took longer than Timeout.attempt",
+    "deadline": "the call reached its overall Timeout.deadline",
+    "connect": "no connection within Timeout.connect",
+    "read": "no data from the server for Timeout.read",
+}
+
+
+def timeout_error(
+    exc: BaseException, url: URL, timeout: Timeout, budget: float | None
+) -> APITimeoutError:
+    """Which limit fired, from aiohttp's exception and this attempt's ``budget``."""
+    limit: str
+    seconds: float | None
+    if isinstance(exc, _CONNECT_TIMEOUTS):
+        limit, seconds = "connect", timeout.connect
+    elif isinstance(exc, _READ_TIMEOUTS):
+        limit, seconds = "read", timeout.read
+    elif isinstance(exc, aiohttp.ServerTimeoutError):  # aiohttp before 3.10 says it in words
+        reading = "read" in str(exc).lower()
+        limit, seconds = ("read", timeout.read) if reading else ("connect", timeout.connect)
+    else:
+        total = timeout.attempt_total if budget is None else min(timeout.attempt_total, budget)
+        if timeout.deadline is not None and total < timeout.attempt:
+            limit, seconds = "deadline", timeout.deadline
+        else:
+            limit, seconds = "attempt", timeout.attempt
+    value = "" if seconds is None else f"={seconds:g}s"
+    message = f"GET {shown_path(url)} timed out: {_LIMIT_WORDING[limit]}{value}"
+    return APITimeoutError(message, limit=limit, seconds=seconds)
 
 
 def _phrase(status: int) -> str:

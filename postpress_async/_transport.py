@@ -23,7 +23,6 @@ from ._config import Settings, Timeout
 from ._errors import (
     APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     ConfigurationError,
     ResponseTooLargeError,
     status_error,
@@ -38,7 +37,9 @@ from ._network import (
     proxy_authorization,
     proxy_options,
     shown_path,
+    shown_url,
     socks_errors,
+    timeout_error,
     tls_context,
 )
 from ._version import __version__
@@ -195,16 +196,20 @@ class Transport:
             options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
         slots = self._slots
         if slots is None:
-            return await self._get(session, url, options)
+            return await self._get(session, url, options, budget)
         if not slots.try_enter():
             await slots.enter()
         try:
-            return await self._get(session, url, options)
+            return await self._get(session, url, options, budget)
         finally:
             slots.leave()
 
     async def _get(
-        self, session: aiohttp.ClientSession, url: URL, options: dict[str, Any]
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        options: dict[str, Any],
+        budget: float | None,
     ) -> HttpResponse:
         debug = logger.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
@@ -226,9 +231,9 @@ class Transport:
                         logger.debug("GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed)
                     if 200 <= status < 300:
                         return HttpResponse(status, resp.headers, body, url)
-                    raise status_error(status, resp.headers, body)
+                    raise status_error(status, resp.headers, body, url=shown_url(url))
             except _TIMEOUTS as exc:
-                raise APITimeoutError(f"GET {shown_path(url)} timed out ({describe(exc)})") from exc
+                raise timeout_error(exc, url, self._settings.timeout, budget) from exc
             # A response error's repr carries the request headers (the key, the proxy's
             # credentials): keep only its text, and raise outside this block so that it is not
             # even the implicit __context__.

@@ -248,6 +248,9 @@ class FakePostpress:
     def _serve(
         self, request: web.BaseRequest, route: Route | None, params: Mapping[str, str], rid: str
     ) -> _fake.Reply:
+        if route is None and not request.raw_path.startswith(self.path_prefix + "/"):
+            # Outside the API's root: a plain web server's 404, without an error envelope.
+            return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404: Not Found"
         method = "GET" if route is None else route.method
         if request.method != method:
             return _fake.envelope(405, "errors/method_not_allowed", f"Use {method}.", rid)
