@@ -33,7 +33,13 @@ def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"web_handler.py", "batch_export.py", "sync_script.py"}
+    tested = {
+        "web_handler.py",
+        "batch_export.py",
+        "sync_script.py",
+        "aiohttp_service.py",  # tests/test_example_services.py
+        "fastapi_service.py",  # tests/test_example_services.py
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
