@@ -24,7 +24,7 @@ from ._config import (
 )
 from ._logging import configure_from_env
 from ._retry import with_retries
-from ._tracing import tracing_for
+from ._tracing import CallRecord, tracing_for
 from ._transport import HttpResponse, Transport
 from ._url import Route, encode_query
 
@@ -128,10 +128,13 @@ class AsyncPostpress:
     ) -> T:
         """``_request`` inside the call's span, its attempts counted (see ``_tracing``)."""
         assert self._tracing is not None
-        with self._tracing.call(route) as record:
+        settings = self._settings
+
+        async def run(record: CallRecord) -> T:
             send = functools.partial(self._transport.send, self._url(route, path, query))
-            settings = self._settings
             return parse(await with_retries(record.counted(send), settings.retry, settings.timeout))
+
+        return await self._tracing.traced(route, run)
 
     def _url(
         self, route: Route, path: tuple[object, ...], query: Mapping[str, object] | None

@@ -1,0 +1,154 @@
+"""What OpenTelemetry tracing costs one ``chats.retrieve``, the network aside.
+
+    python benchmarks/bench_tracing.py --lib "no provider"   # one case, one JSON line
+    python benchmarks/run.py tracing                         # every case, a table
+
+Each op is one whole ``await client.chats.retrieve(id)`` of an ``AsyncPostpress``: the URL,
+the retry wrapper, the span (or none), the decode of ``data/chat.json``, with the transport's
+``send`` answering from memory, so that what is left is the SDK's own work per call and the
+differences between the cases are tracing's cost alone. The coroutine is driven by hand
+(it never suspends), so no event loop's overhead is in the figure either.
+
+- ``not installed`` (baseline): ``opentelemetry`` cannot be imported; the client's resources
+  get the plain request function.
+- ``no provider``: ``opentelemetry-api`` installed, no tracer provider set: the span is the
+  API's non-recording one.
+- ``SDK provider``: the OpenTelemetry SDK's ``TracerProvider`` with a ``BatchSpanProcessor``
+  whose exporter discards the batches: every span is recorded with its attributes and queued,
+  as in a traced service (the export itself happens in the processor's thread, pinned to the
+  same core, so it counts in the figure).
+- ``SDK provider, sampled out``: the same provider with ``ALWAYS_OFF`` sampling: a traced
+  service that samples this request out.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from _harness import Op, Suite, main
+
+PAYLOAD = Path(__file__).parent / "data" / "chat.json"
+CHAT_ID = "chat_01HY7Q2M4RZKX9T3V000000001"
+
+
+def payload() -> bytes:
+    data = json.loads(PAYLOAD.read_bytes())
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def retrieve_op() -> Op:
+    """One ``retrieve`` per call, through a client whose transport answers from memory."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    import postpress_async as pp
+    from postpress_async._transport import HttpResponse
+
+    client = pp.AsyncPostpress(api_key="k", base_url="http://127.0.0.1:9/api/v1")
+    headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+    response = HttpResponse(200, headers, payload(), URL(client.base_url + "/chats/" + CHAT_ID))
+
+    async def send(url: Any, budget: float | None = None) -> HttpResponse:
+        return response
+
+    client._transport.send = send  # type: ignore[method-assign]
+    retrieve = client.chats.retrieve
+
+    def op() -> Any:
+        coroutine = retrieve(CHAT_ID)
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        raise RuntimeError("retrieve suspended: the in-memory transport should not")
+
+    chat = op()
+    assert chat.last_message.attachments[0].size.width == 1600
+    return op
+
+
+def not_installed() -> Op:
+    sys.modules["opentelemetry"] = None  # type: ignore[assignment]
+    op = retrieve_op()
+    from postpress_async import _tracing
+
+    assert _tracing._api() is None
+    return op
+
+
+def no_provider() -> Op:
+    op = retrieve_op()
+    from opentelemetry import trace
+
+    assert not trace.get_current_span().is_recording()
+    return op
+
+
+def _sdk(sampler: Any = None) -> Any:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class Discard(SpanExporter):
+        exported = 0
+
+        def export(self, spans: Any) -> SpanExportResult:
+            Discard.exported += len(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider() if sampler is None else TracerProvider(sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    trace.set_tracer_provider(provider)
+    return provider, Discard
+
+
+def sdk_provider() -> Op:
+    provider, exporter = _sdk()
+    op = retrieve_op()
+    provider.force_flush()
+    assert exporter.exported == 1  # the check call's span was recorded and exported
+    return op
+
+
+def sdk_sampled_out() -> Op:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    provider, exporter = _sdk(ALWAYS_OFF)
+    op = retrieve_op()
+    provider.force_flush()
+    assert exporter.exported == 0
+    return op
+
+
+def describe() -> str:
+    return (
+        "One whole `await client.chats.retrieve(id)` per op, its transport answering a "
+        f"{len(payload()):,}-byte `chat.json` from memory (no socket, no event loop): the "
+        "SDK's own work per call, with tracing in each state. On the network a call takes "
+        "~200 µs more (see the sync suite's `AsyncPostpress (no portal)` row)."
+    )
+
+
+SUITE = Suite(
+    name="tracing",
+    title="Tracing overhead per chats.retrieve",
+    baseline="not installed",
+    cases={
+        "not installed": not_installed,
+        "no provider": no_provider,
+        "SDK provider": sdk_provider,
+        "SDK provider, sampled out": sdk_sampled_out,
+    },
+    packages=["opentelemetry-api", "opentelemetry-sdk", "msgspec", "postpress_async"],
+    describe=describe,
+)
+
+if __name__ == "__main__":
+    main(SUITE)
