@@ -364,14 +364,16 @@ def status_error(
         parts.append(_reason(status))
     summary = _shorten(detail or title or "")
     message = " ".join(parts) + (f": {summary}" if summary else "")
-    if envelope is None and url is not None and status in _NOT_THE_API_STATUSES:
+    hinted = envelope is None and url is not None and status in _NOT_THE_API_STATUSES
+    if hinted:
         message += (
             f": {url} answered without a postpress error envelope, so it may not point at the"
             " postpress API (check base_url or POSTPRESS_BASE_URL; it usually ends in /api/v1)"
         )
     if envelope is None and body:
         preview = body[:120].decode("utf-8", "replace").strip()
-        message += f" (no error envelope; body starts {preview!r})"
+        said = "" if hinted else "no error envelope; "
+        message += f" ({said}body starts {preview!r})"
     if request_id:
         message += f" [request_id={request_id}]"
     cls = _class_for(status)
