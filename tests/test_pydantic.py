@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,12 +140,6 @@ def test_invalid_input_is_a_pydantic_validation_error_naming_the_field() -> None
 # -- FastAPI -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[FakePostpress]:
-    with FakePostpress() as fake:
-        yield fake
-
-
 class ChatWithNote(pydantic.BaseModel):
     """A user's model with a Chat field (module level: FastAPI resolves it by name)."""
 
@@ -184,29 +178,29 @@ def make_app(server: FakePostpress) -> Any:
 
 
 @pytest.mark.parametrize("route", ["model", "annotated"])
-def test_fastapi_serves_a_chat_exactly_as_to_dict(server: FakePostpress, route: str) -> None:
-    chat_ids = server.add_chats(3)
-    with TestClient(make_app(server)) as http:
+def test_fastapi_serves_a_chat_exactly_as_to_dict(thread_server: FakePostpress, route: str) -> None:
+    chat_ids = thread_server.add_chats(3)
+    with TestClient(make_app(thread_server)) as http:
         for chat_id in chat_ids:
             response = http.get(f"/{route}/{chat_id}")
             assert response.status_code == 200
-            assert response.json() == server.chat(chat_id).to_dict()
+            assert response.json() == thread_server.chat(chat_id).to_dict()
             assert "lastMessage" in response.json()
-    assert [r.chat_id for r in server.requests] == chat_ids
+    assert [r.chat_id for r in thread_server.requests] == chat_ids
 
 
-def test_fastapi_serves_a_users_model_with_a_chat_field(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    with TestClient(make_app(server)) as http:
+def test_fastapi_serves_a_users_model_with_a_chat_field(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    with TestClient(make_app(thread_server)) as http:
         body = http.get(f"/noted/{chat_id}").json()
-    chat = server.chat(chat_id)
+    chat = thread_server.chat(chat_id)
     assert body == {"chat": chat.to_dict(), "note": f"unread: {chat.unread_count}"}
 
 
-def test_fastapi_validates_a_chat_request_body(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
-    wire = server.chat(chat_id).to_dict()
-    with TestClient(make_app(server)) as http:
+def test_fastapi_validates_a_chat_request_body(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
+    wire = thread_server.chat(chat_id).to_dict()
+    with TestClient(make_app(thread_server)) as http:
         ok = http.post("/echo", json=wire)
         assert ok.status_code == 200
         assert ok.json() == {"id": chat_id, "has_message": wire["lastMessage"] is not None}
@@ -216,8 +210,8 @@ def test_fastapi_validates_a_chat_request_body(server: FakePostpress) -> None:
     assert "account_id" in json.dumps(bad.json())
 
 
-def test_openapi_lists_the_chat_fields(server: FakePostpress) -> None:
-    with TestClient(make_app(server)) as http:
+def test_openapi_lists_the_chat_fields(thread_server: FakePostpress) -> None:
+    with TestClient(make_app(thread_server)) as http:
         spec = http.get("/openapi.json").json()
     chat_schema = spec["components"]["schemas"]["Chat"]
     wire_names = set(RICH.to_dict())
@@ -236,12 +230,12 @@ def test_openapi_lists_the_chat_fields(server: FakePostpress) -> None:
 # -- import cost -------------------------------------------------------------------------------
 
 
-def test_the_sdk_never_imports_pydantic(server: FakePostpress) -> None:
-    chat_id = server.add_chats(1)[0]
+def test_the_sdk_never_imports_pydantic(thread_server: FakePostpress) -> None:
+    chat_id = thread_server.add_chats(1)[0]
     script = f"""
 import sys
 import postpress_async as pp
-with pp.Postpress({server.api_key!r}, base_url={server.base_url!r}) as client:
+with pp.Postpress({thread_server.api_key!r}, base_url={thread_server.base_url!r}) as client:
     chat = client.chats.retrieve({chat_id!r})
 chat.to_dict(), chat.to_json(), pp.decode_chat(chat.to_json())
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core", "fastapi")))
