@@ -180,8 +180,12 @@ async def fetch_many(
     concurrency: int,
     ordered: bool,
     on_progress: ProgressCallback | None,
+    on_end: Callable[[], object] | None = None,
 ) -> AsyncGenerator[ChatResult, None]:
-    """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order."""
+    """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order.
+
+    ``on_end()`` runs last in the batch's ``finally``, however it ended (tracing uses it).
+    """
     source = _Source(ids)
     window = Gate(concurrency * _WINDOW_PER_WORKER)
     results: asyncio.Queue[object] = asyncio.Queue()
@@ -233,6 +237,10 @@ async def fetch_many(
         if source.error is not None:
             raise source.error
     finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        try:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            if on_end is not None:
+                on_end()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 
 from ._batch import ChatResult, ProgressCallback, fetch_many, validate_batch_args
 from ._codec import decode_chat
 from ._models import Chat
 from ._resource import Request
 from ._response import RawResponse
-from ._tracing import Tracing, traced_batch
+from ._tracing import BatchSpan, Tracing
 from ._transport import HttpResponse
 from ._url import Route, encode_query
 
@@ -70,14 +70,19 @@ class AsyncChats:
         async def fetch(chat_id: str) -> Chat:
             return await self.retrieve(chat_id, account_id=account_id)
 
-        def run(fetch: Callable[[str], Awaitable[Chat]]) -> AsyncGenerator[ChatResult, None]:
+        if self._tracing is None:
             return fetch_many(
                 fetch, ids, concurrency=concurrency, ordered=ordered, on_progress=on_progress
             )
-
-        if self._tracing is None:
-            return run(fetch)
-        return traced_batch(self._tracing, fetch, run, concurrency)
+        span = BatchSpan(self._tracing, concurrency)
+        return fetch_many(
+            span.fetch(fetch),
+            ids,
+            concurrency=concurrency,
+            ordered=ordered,
+            on_progress=span.progress(on_progress),
+            on_end=span.end,
+        )
 
 
 class AsyncChatsWithRawResponse:

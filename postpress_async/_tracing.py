@@ -21,7 +21,8 @@ instrumented aiohttp nest under it, one per attempt. ``retrieve_many`` adds one 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from yarl import URL
@@ -32,12 +33,12 @@ from ._version import __version__
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
-    from ._batch import ChatResult
+    from ._batch import ProgressCallback
     from ._models import Chat
     from ._transport import HttpResponse
     from ._url import Route
 
-__all__ = ["CallRecord", "Tracing", "traced_batch", "tracing_for"]
+__all__ = ["BatchSpan", "CallRecord", "Tracing", "tracing_for"]
 
 T = TypeVar("T")
 
@@ -173,46 +174,65 @@ def _failed(span: Span, exc: Exception) -> None:
     span.set_status(Status(StatusCode.ERROR, kind))
 
 
-async def traced_batch(
-    tracing: Tracing,
-    fetch: Callable[[str], Awaitable[Chat]],
-    run: Callable[[Callable[[str], Awaitable[Chat]]], AsyncGenerator[ChatResult, None]],
-    concurrency: int,
-) -> AsyncGenerator[ChatResult, None]:
-    """``run(fetch)``'s results, inside a ``chats.retrieve_many`` span that parents each call.
+class BatchSpan:
+    """The ``chats.retrieve_many`` span of one batch, fed by the batch's own hooks.
 
-    The span starts at the first result asked for. Each fetch makes it current in its own
-    worker task, so the calls are its children whichever task iterates the results (the
-    blocking client iterates from a new task for every result).
+    The batch's generator stays the only one (a wrapping generator would give the event loop
+    two to close at shutdown, the inner one twice). The span starts with the first fetch, in
+    the worker's context, which is the context of the task that first asked for a result, so
+    its parent is the caller's span; each fetch makes it current in its worker task, so the
+    calls are its children. ``progress`` keeps the counts; ``end`` runs in the batch's
+    ``finally``, however it ends (done, failed, closed, or closed by the loop at shutdown).
     """
-    from opentelemetry import context, trace
 
-    span = tracing.batch_span(concurrency)
-    parent = trace.set_span_in_context(span)
+    def __init__(self, tracing: Tracing, concurrency: int) -> None:
+        from opentelemetry import context, trace
 
-    async def fetch_in_batch(chat_id: str) -> Chat:
-        token = context.attach(parent)
-        try:
-            return await fetch(chat_id)
-        finally:
-            context.detach(token)
+        self._tracing = tracing
+        self._concurrency = concurrency
+        self._attach, self._detach = context.attach, context.detach
+        self._in_context = trace.set_span_in_context
+        self._span: Span | None = None
+        self._parent: Any = None
+        self._counts = (0, 0)
 
-    fetched = failed = 0
-    results = run(fetch_in_batch)
-    try:
-        async for result in results:
-            if result.error is None:
-                fetched += 1
-            else:
-                failed += 1
-            yield result
-    except Exception as exc:
-        _failed(span, exc)
-        raise
-    finally:
-        try:
-            await results.aclose()
-        finally:
-            span.set_attribute(BATCH_FETCHED, fetched)
-            span.set_attribute(BATCH_FAILED, failed)
-            span.end()
+    def _start(self) -> Span:
+        span = self._span
+        if span is None:
+            span = self._span = self._tracing.batch_span(self._concurrency)
+            self._parent = self._in_context(span)
+        return span
+
+    def fetch(self, fetch: Callable[[str], Awaitable[Chat]]) -> Callable[[str], Awaitable[Chat]]:
+        """``fetch`` with the batch's span current around each call."""
+
+        async def fetch_in_batch(chat_id: str) -> Chat:
+            self._start()
+            token = self._attach(self._parent)
+            try:
+                return await fetch(chat_id)
+            finally:
+                self._detach(token)
+
+        return fetch_in_batch
+
+    def progress(self, on_progress: ProgressCallback | None) -> ProgressCallback:
+        """The batch's ``on_progress``, counting for the span first."""
+
+        def counted(done: int, failed: int) -> None:
+            self._counts = (done, failed)
+            if on_progress is not None:
+                on_progress(done, failed)
+
+        return counted
+
+    def end(self) -> None:
+        """End the span; called from the batch's ``finally``, so ``sys.exc_info`` is its fate."""
+        span = self._start()  # a batch of no ids still has its span
+        error = sys.exc_info()[1]
+        if isinstance(error, Exception):
+            _failed(span, error)
+        done, failed = self._counts
+        span.set_attribute(BATCH_FETCHED, done - failed)
+        span.set_attribute(BATCH_FAILED, failed)
+        span.end()

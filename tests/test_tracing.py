@@ -360,6 +360,53 @@ async def test_a_failing_id_source_fails_the_batch_span(
     assert batch.attributes["postpress.batch.fetched"] == 2
 
 
+ABANDONED_BATCHES = """
+import asyncio
+import postpress_async as pp
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+
+kept = []  # as a traceback would keep them: still alive when asyncio.run shuts down
+
+
+async def abandon(client):
+    results = client.chats.retrieve_many(CHAT_IDS, concurrency=2)
+    kept.append(results)
+    async for _ in results:
+        return  # neither finished nor closed: the loop's shutdown closes what is left
+
+
+async def main():
+    async with pp.AsyncPostpress(KEY, base_url=BASE_URL) as client:
+        for _ in range(5):
+            await abandon(client)
+
+
+asyncio.run(main())
+batches = [s for s in exporter.get_finished_spans() if s.name == "chats.retrieve_many"]
+print(len(batches), sorted({s.attributes["postpress.batch.fetched"] for s in batches}))
+"""
+
+
+def test_batches_left_to_the_loops_shutdown_close_once_and_end_their_spans(
+    server: FakePostpress,
+) -> None:
+    chat_ids = server.add_chats(20)
+    prelude = f"KEY, BASE_URL, CHAT_IDS = {KEY!r}, {server.base_url!r}, {chat_ids!r}\n"
+    result = run([sys.executable, "-c", prelude + ABANDONED_BATCHES], env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no "error occurred during closing of asynchronous generator"
+    assert result.stdout.split(None, 1) == ["5", "[1]\n"]
+
+
 # -- opentelemetry-instrumentation-aiohttp-client ----------------------------------------------
 
 
