@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from proxies import ForwardProxy
 from support import Sleeps, clean_env, run
 
 import postpress_async as pp
@@ -31,6 +32,7 @@ StatusCode = trace.StatusCode
 SpanKind = trace.SpanKind
 KEY = "pp_live_tracing_secret_key_0123456789"
 HEADER_SECRET = "hdr-secret-5f1c"
+PROXY_SECRET = "proxy-secret-93be"
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +239,26 @@ async def test_nothing_secret_or_personal_is_recorded(
     text = json.dumps(recorded)
     for value in private:
         assert value not in text
+
+
+async def test_no_proxy_credential_is_recorded(
+    spans: InMemorySpanExporter, server: FakePostpress
+) -> None:
+    chat_id = server.add_chats(1)[0]
+    async with ForwardProxy(username="span-user", password=PROXY_SECRET) as proxy:
+        good, bad = proxy.url("span-user", PROXY_SECRET), proxy.url("span-user", "wrong-pw")
+        async with client_for(server, proxy=good) as client:
+            await client.chats.retrieve(chat_id)
+        async with client_for(server, proxy=bad) as client:
+            with pytest.raises(pp.ProxyError):
+                await client.chats.retrieve(chat_id)
+    first, refused = named(spans, "chats.retrieve")
+    assert (first.attributes or {})["http.response.status_code"] == 200
+    assert (refused.attributes or {})["error.type"] == "ProxyError"
+    assert refused.status.status_code == StatusCode.ERROR
+    text = json.dumps([json.loads(span.to_json()) for span in spans.get_finished_spans()])
+    for secret in (PROXY_SECRET, "wrong-pw", "span-user", KEY):
+        assert secret not in text
 
 
 # -- the blocking client -----------------------------------------------------------------------
