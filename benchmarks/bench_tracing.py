@@ -2,6 +2,7 @@
 
     python benchmarks/bench_tracing.py --lib "no provider"   # one case, one JSON line
     python benchmarks/run.py tracing                         # every case, a table
+    python benchmarks/bench_tracing.py --paired              # the added µs, paired in-process
 
 Each op is one whole ``await client.chats.retrieve(id)`` of an ``AsyncPostpress``: the URL,
 the retry wrapper, the span (or none), the decode of ``data/chat.json``, with the transport's
@@ -150,5 +151,56 @@ SUITE = Suite(
     describe=describe,
 )
 
+
+def paired(rounds: int = 40, calls: int = 2_000) -> None:
+    """Per tracing state, in one process: the plain and the traced path, timed alternately.
+
+    Processes differ by more than tracing's cost on a busy machine, so each state also runs
+    here (in a process of its own), timing blocks of ``calls`` through a client with the
+    plain request function (what a client gets without OpenTelemetry) and through one with
+    the traced function, alternating; the added µs is the difference of the medians.
+    """
+    import subprocess
+
+    for state in ("no provider", "SDK provider, sampled out", "SDK provider"):
+        code = f"import bench_tracing as b; b._paired_in_process({state!r}, {rounds}, {calls})"
+        subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent, check=True)
+
+
+def _paired_in_process(state: str, rounds: int, calls: int) -> None:
+    import statistics
+    import time
+
+    if state == "SDK provider":
+        _sdk()
+    elif state == "SDK provider, sampled out":
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        _sdk(ALWAYS_OFF)
+    traced, plain = retrieve_op(), retrieve_op()
+    chats: Any = next(
+        cell.cell_contents.__self__
+        for cell in plain.__closure__ or ()
+        if hasattr(cell.cell_contents, "__self__")
+    )
+    chats._request = chats._request.__self__._request  # the plain path, as if not installed
+    times: dict[str, list[float]] = {"plain": [], "traced": []}
+    for round_ in range(rounds):
+        pair = [("plain", plain), ("traced", traced)]
+        for name, op in pair if round_ % 2 else reversed(pair):
+            start = time.perf_counter()
+            for _ in range(calls):
+                op()
+            times[name].append((time.perf_counter() - start) / calls * 1e6)
+    plain_us, traced_us = (statistics.median(times[k]) for k in ("plain", "traced"))
+    print(
+        f"{state:<26} plain {plain_us:6.2f} µs  traced {traced_us:6.2f} µs  "
+        f"added {traced_us - plain_us:6.2f} µs"
+    )
+
+
 if __name__ == "__main__":
-    main(SUITE)
+    if sys.argv[1:] == ["--paired"]:
+        paired()
+    else:
+        main(SUITE)

@@ -24,7 +24,7 @@ from ._config import (
 )
 from ._logging import configure_from_env
 from ._retry import with_retries
-from ._tracing import CallRecord, tracing_for
+from ._tracing import tracing_for
 from ._transport import HttpResponse, Transport
 from ._url import Route, encode_query
 
@@ -128,13 +128,13 @@ class AsyncPostpress:
     ) -> T:
         """``_request`` inside the call's span, its attempts counted (see ``_tracing``)."""
         assert self._tracing is not None
-        settings = self._settings
-
-        async def run(record: CallRecord) -> T:
+        call = self._tracing.call(route)
+        if call is None:  # no tracer provider, or sampled out: nothing to record
+            return await self._request(route, path, query, parse)
+        with call:
             send = functools.partial(self._transport.send, self._url(route, path, query))
-            return parse(await with_retries(record.counted(send), settings.retry, settings.timeout))
-
-        return await self._tracing.traced(route, run)
+            settings = self._settings
+            return parse(await with_retries(call.counted(send), settings.retry, settings.timeout))
 
     def _url(
         self, route: Route, path: tuple[object, ...], query: Mapping[str, object] | None

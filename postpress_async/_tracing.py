@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
@@ -38,9 +38,7 @@ if TYPE_CHECKING:
     from ._transport import HttpResponse
     from ._url import Route
 
-__all__ = ["BatchSpan", "CallRecord", "Tracing", "tracing_for"]
-
-T = TypeVar("T")
+__all__ = ["BatchSpan", "Call", "Tracing", "tracing_for"]
 
 ATTEMPTS = "postpress.attempts"
 ERROR_TYPE = "error.type"
@@ -70,12 +68,15 @@ def tracing_for(base_url: str) -> Tracing | None:
     return Tracing(api.get_tracer("postpress_async", __version__), base_url)
 
 
-class CallRecord:
-    """What the attempts of one call report to its span: how many, and the last status."""
+class Call:
+    """One call's recording span: current while the call runs, fed by its attempts."""
 
-    __slots__ = ("attempts", "status")
+    __slots__ = ("_detach", "_span", "_token", "attempts", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, span: Span, token: object, detach: Callable[[Any], None]) -> None:
+        self._span = span
+        self._token = token
+        self._detach = detach
         self.attempts = 0
         self.status: int | None = None
 
@@ -96,6 +97,22 @@ class CallRecord:
             return response
 
         return attempt
+
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self._detach(self._token)
+        span = self._span
+        if isinstance(exc, Exception):
+            _failed(span, exc)
+        if self.status is None:
+            span.set_attribute(ATTEMPTS, self.attempts)
+        else:
+            span.set_attributes({ATTEMPTS: self.attempts, STATUS_CODE: self.status})
+        span.end()
 
 
 class Tracing:
@@ -129,29 +146,20 @@ class Tracing:
             start = self._starts[route] = (name, attributes)
         return start
 
-    async def traced(self, route: Route, run: Callable[[CallRecord], Awaitable[T]]) -> T:
-        """``run(record)`` inside a current CLIENT span; ``run`` feeds the ``CallRecord``.
+    def call(self, route: Route) -> Call | None:
+        """Start the call's span and make it current; None if it records nothing.
 
-        Written out rather than with ``start_as_current_span``, which costs several times
-        more (measured: benchmarks/README.md, tracing).
+        Without a tracer provider, or with this call sampled out, the span records nothing
+        and is ended at once: the caller takes the plain path, and the current span stays
+        the caller's. Written out rather than with ``start_as_current_span``, which costs
+        several times more (benchmarks/README.md, tracing).
         """
         name, attributes = self._start(route)
         span = self.tracer.start_span(name, kind=self._client_kind, attributes=attributes)
-        token = self._attach(self._in_context(span))
-        record = CallRecord()
-        try:
-            return await run(record)
-        except Exception as exc:
-            if span.is_recording():
-                _failed(span, exc)
-            raise
-        finally:
-            self._detach(token)
-            if span.is_recording():
-                span.set_attribute(ATTEMPTS, record.attempts)
-                if record.status is not None:
-                    span.set_attribute(STATUS_CODE, record.status)
+        if not span.is_recording():
             span.end()
+            return None
+        return Call(span, self._attach(self._in_context(span)), self._detach)
 
     def batch_span(self, concurrency: int) -> Span:
         """The span of one ``retrieve_many``, started now as a child of the current span."""
