@@ -4,6 +4,11 @@
 so never more than ``concurrency`` requests are in flight. Results waiting for the consumer
 (or, with ``ordered=True``, for an earlier id) hold a window slot, and a worker takes no new id
 while the window is full: memory is bounded by the concurrency, never by the input's size.
+
+Two safety nets for pointing a batch at the real API. ``fail_fast``: an error that proves no
+other id can succeed (``stops_batch``: a bad or missing key) stops the workers, cancels what is
+in flight, hands over what had finished, and is raised. ``adaptive``: an ``AdaptiveLimit``
+(``_adaptive.py``) gates each request, and the client reports every failed attempt to it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
 )
@@ -23,15 +29,21 @@ from typing import Final
 
 import msgspec
 
+from ._adaptive import AdaptiveLimit, is_overload
+from ._constants import ErrorType
+from ._errors import AuthenticationError
 from ._gate import Gate
 from ._models import Chat
 
 __all__ = [
+    "BatchResults",
+    "BlockingBatchResults",
     "ChatResult",
     "IdFeed",
     "ProgressCallback",
     "feed_ahead",
     "fetch_many",
+    "stops_batch",
     "validate_batch_args",
 ]
 
@@ -40,6 +52,14 @@ ProgressCallback = Callable[[int, int], object]
 
 _WORKER_DONE: Final = object()
 _WINDOW_PER_WORKER: Final = 2
+_FATAL_AUTH_TYPES: Final = frozenset(
+    {
+        None,
+        ErrorType.MISSING_CREDENTIALS,
+        ErrorType.INVALID_CREDENTIALS,
+        ErrorType.INSUFFICIENT_PRIVILEGES,
+    }
+)
 
 
 class ChatResult(msgspec.Struct, frozen=True):
@@ -64,7 +84,13 @@ class ChatResult(msgspec.Struct, frozen=True):
         return self.chat
 
 
-def validate_batch_args(ids: object, concurrency: object, ordered: object) -> None:
+def validate_batch_args(
+    ids: object,
+    concurrency: object,
+    ordered: object,
+    fail_fast: object = True,
+    adaptive: object = True,
+) -> None:
     """Reject misuse before any work starts, naming the argument."""
     if isinstance(ids, (str, bytes)):
         raise TypeError("ids must be an iterable of chat ids, not a single str; wrap it: [chat_id]")
@@ -72,8 +98,9 @@ def validate_batch_args(ids: object, concurrency: object, ordered: object) -> No
         raise TypeError(f"ids must be an iterable or async iterable, got {type(ids).__name__}")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
-    if not isinstance(ordered, bool):
-        raise TypeError(f"ordered must be a bool, got {type(ordered).__name__}")
+    for name, flag in (("ordered", ordered), ("fail_fast", fail_fast), ("adaptive", adaptive)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
 
 
 def feed_ahead(concurrency: int) -> int:
@@ -173,7 +200,70 @@ class _Source:
             return None
 
 
-async def fetch_many(
+class BatchResults:
+    """What ``retrieve_many`` returns: an async iterator of ``ChatResult``.
+
+    ``limit`` is the number of requests the batch allows in flight right now: ``concurrency``,
+    or with ``adaptive=True`` the value it has adapted to (a progress bar can show it).
+    """
+
+    __slots__ = ("_limiter", "_results", "concurrency")
+
+    def __init__(
+        self, results: AsyncGenerator[ChatResult, None], limiter: AdaptiveLimit | None, ceiling: int
+    ) -> None:
+        self._results = results
+        self._limiter = limiter
+        self.concurrency = ceiling
+        """The ceiling: ``retrieve_many``'s ``concurrency``."""
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in flight now (``concurrency`` unless the batch is adaptive)."""
+        return self.concurrency if self._limiter is None else self._limiter.limit
+
+    def __aiter__(self) -> BatchResults:
+        return self
+
+    def __anext__(self) -> Awaitable[ChatResult]:
+        return self._results.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the batch: requests in flight are cancelled; idempotent."""
+        await self._results.aclose()
+
+
+class BlockingBatchResults:
+    """What the blocking ``retrieve_many`` returns: an iterator of ``ChatResult`` with ``limit``."""
+
+    __slots__ = ("_batch", "_results")
+
+    def __init__(self, results: Generator[ChatResult, None, None], batch: BatchResults) -> None:
+        self._results = results
+        self._batch = batch
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in flight now (``concurrency`` unless the batch is adaptive)."""
+        return self._batch.limit
+
+    def __iter__(self) -> BlockingBatchResults:
+        return self
+
+    def __next__(self) -> ChatResult:
+        return next(self._results)
+
+    def close(self) -> None:
+        """Stop the batch: requests in flight are cancelled; idempotent."""
+        self._results.close()
+
+
+def stops_batch(exc: BaseException) -> bool:
+    """True for an error that proves no other id can succeed: a bad or missing key."""
+    return isinstance(exc, AuthenticationError) and exc.type in _FATAL_AUTH_TYPES
+
+
+def fetch_many(
     fetch: Callable[[str], Awaitable[Chat]],
     ids: Iterable[str] | AsyncIterable[str],
     *,
@@ -181,34 +271,77 @@ async def fetch_many(
     ordered: bool,
     on_progress: ProgressCallback | None,
     on_end: Callable[[], object] | None = None,
-) -> AsyncGenerator[ChatResult, None]:
-    """Yield one ``ChatResult`` per id, in completion order or, if ``ordered``, input order.
+    fail_fast: bool = True,
+    limiter: AdaptiveLimit | None = None,
+) -> BatchResults:
+    """One ``ChatResult`` per id, in completion order or, if ``ordered``, input order.
 
     ``on_end()`` runs last in the batch's ``finally``, however it ended (tracing uses it).
+    ``limiter`` (adaptive mode) must be the observer ``fetch`` passes to the client.
     """
+    results = _run(fetch, ids, concurrency, ordered, on_progress, on_end, fail_fast, limiter)
+    return BatchResults(results, limiter, concurrency)
+
+
+class _Stop:
+    """A worker's message: the batch must stop with ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _run(
+    fetch: Callable[[str], Awaitable[Chat]],
+    ids: Iterable[str] | AsyncIterable[str],
+    concurrency: int,
+    ordered: bool,
+    on_progress: ProgressCallback | None,
+    on_end: Callable[[], object] | None,
+    fail_fast: bool,
+    limiter: AdaptiveLimit | None,
+) -> AsyncGenerator[ChatResult, None]:
     source = _Source(ids)
     window = Gate(concurrency * _WINDOW_PER_WORKER)
     results: asyncio.Queue[object] = asyncio.Queue()
+    stop: list[Exception] = []  # the error that stopped the batch, once one has
 
     async def worker() -> None:
         try:
-            while True:
+            while not stop:
                 if not window.try_enter():
                     await window.enter()
-                item = source.take_now() if source.is_sync else await source.take()
+                if limiter is not None and not limiter.try_acquire():
+                    await limiter.acquire()
+                item = None
+                if not stop:
+                    item = source.take_now() if source.is_sync else await source.take()
                 if item is None:
                     window.leave()
+                    if limiter is not None:
+                        limiter.release()
                     return
                 index, chat_id = item
                 try:
-                    results.put_nowait(ChatResult(chat_id, await fetch(chat_id), None, index))
+                    chat = await fetch(chat_id)
                 except Exception as exc:  # one id's failure is a result, never a raise
+                    if limiter is not None:
+                        limiter.release(is_overload(exc))
+                    if fail_fast and stops_batch(exc):
+                        stop.append(exc)
+                        results.put_nowait(_Stop(exc))
+                        return
                     results.put_nowait(ChatResult(chat_id, None, exc, index))
+                else:
+                    if limiter is not None:
+                        limiter.release()
+                    results.put_nowait(ChatResult(chat_id, chat, None, index))
         finally:
             results.put_nowait(_WORKER_DONE)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    done = failed = running = 0
+    done = failed = 0
     waiting: dict[int, ChatResult] = {}
     expected = 0
     try:
@@ -218,6 +351,8 @@ async def fetch_many(
             if item is _WORKER_DONE:
                 running -= 1
                 continue
+            if isinstance(item, _Stop):
+                break
             assert isinstance(item, ChatResult)
             if ordered:
                 waiting[item.index] = item
@@ -234,13 +369,40 @@ async def fetch_many(
                     on_progress(done, failed)
                 window.leave()
                 yield result
+        if stop:
+            # Fail fast: cancel what is in flight, hand over what had finished, then raise.
+            finished = await _cancel(workers, results)
+            for result in sorted([*waiting.values(), *finished], key=_by_index):
+                done += 1
+                failed += result.error is not None
+                if on_progress is not None:
+                    on_progress(done, failed)
+                yield result
+            raise stop[0]
         if source.error is not None:
             raise source.error
     finally:
         try:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await _cancel(workers, results)
         finally:
             if on_end is not None:
                 on_end()
+
+
+def _by_index(result: ChatResult) -> int:
+    return result.index
+
+
+async def _cancel(
+    workers: list[asyncio.Task[None]], results: asyncio.Queue[object]
+) -> list[ChatResult]:
+    """Cancel the workers, wait for them, and return the results they had finished."""
+    for task in workers:
+        task.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    finished = []
+    while not results.empty():
+        item = results.get_nowait()
+        if isinstance(item, ChatResult):
+            finished.append(item)
+    return finished

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable
 
-from ._batch import ChatResult, ProgressCallback, fetch_many, validate_batch_args
+from ._adaptive import AdaptiveLimit
+from ._batch import BatchResults, ProgressCallback, fetch_many, validate_batch_args
 from ._codec import decode_chat
 from ._models import Chat
 from ._resource import Request
@@ -35,9 +36,12 @@ def _raw_chat(response: HttpResponse) -> RawResponse[Chat]:
 class AsyncChats:
     """``client.chats``: chats of the connected accounts."""
 
-    def __init__(self, request: Request, tracing: Tracing | None = None) -> None:
+    def __init__(
+        self, request: Request, tracing: Tracing | None = None, retry_after_max: float = 60.0
+    ) -> None:
         self._request = request
         self._tracing = tracing
+        self._retry_after_max = retry_after_max
         self.with_raw_response = AsyncChatsWithRawResponse(request)
         """The same methods, returning the ``RawResponse`` instead of the parsed model."""
 
@@ -57,22 +61,38 @@ class AsyncChats:
         concurrency: int = 32,
         ordered: bool = False,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncGenerator[ChatResult, None]:
+        fail_fast: bool = True,
+        adaptive: bool = True,
+    ) -> BatchResults:
         """Retrieve many chats, at most ``concurrency`` at a time; one result per id.
 
         ``ids`` is read lazily. Results come in completion order, or input order if
-        ``ordered``. One id's failure is a result with ``.error`` set, never a raise.
-        ``on_progress(done, failed)`` is called after each result.
+        ``ordered``. One id's failure is a result with ``.error`` set, never a raise, except
+        with ``fail_fast`` an error that proves no id can succeed (a bad or missing key): it
+        stops the batch and is raised after the results already finished. ``adaptive`` makes
+        ``concurrency`` a ceiling: overload cuts the requests in flight, success grows them
+        back, and a ``Retry-After`` pauses the whole batch. ``on_progress(done, failed)`` is
+        called after each result; the returned iterator's ``.limit`` is the current limit.
         """
-        validate_batch_args(ids, concurrency, ordered)
+        validate_batch_args(ids, concurrency, ordered, fail_fast, adaptive)
         encode_query({"account_id": account_id})  # a bad account_id fails now, not per id
+        query = None if account_id is None else {"account_id": account_id}
+        observer = (
+            AdaptiveLimit(concurrency, retry_after_max=self._retry_after_max) if adaptive else None
+        )
 
         async def fetch(chat_id: str) -> Chat:
-            return await self.retrieve(chat_id, account_id=account_id)
+            return await self._request(CHAT, (chat_id,), query, _chat, observer)
 
         if self._tracing is None:
             return fetch_many(
-                fetch, ids, concurrency=concurrency, ordered=ordered, on_progress=on_progress
+                fetch,
+                ids,
+                concurrency=concurrency,
+                ordered=ordered,
+                on_progress=on_progress,
+                fail_fast=fail_fast,
+                limiter=observer,
             )
         span = BatchSpan(self._tracing, concurrency)
         return fetch_many(
@@ -82,6 +102,8 @@ class AsyncChats:
             ordered=ordered,
             on_progress=span.progress(on_progress),
             on_end=span.end,
+            fail_fast=fail_fast,
+            limiter=observer,
         )
 
 

@@ -23,7 +23,7 @@ from ._config import (
     settings,
 )
 from ._logging import configure_from_env
-from ._retry import with_retries
+from ._retry import AttemptObserver, with_retries
 from ._tracing import tracing_for
 from ._transport import HttpResponse, Transport
 from ._url import Route, encode_query
@@ -84,7 +84,7 @@ class AsyncPostpress:
         # Without opentelemetry-api the resources get the plain request path: no tracing code.
         self._tracing = tracing_for(self._settings.base_url)
         request = self._request if self._tracing is None else self._traced_request
-        self.chats = AsyncChats(request, self._tracing)
+        self.chats = AsyncChats(request, self._tracing, self._settings.retry.retry_after_max)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
 
     @property
@@ -113,11 +113,15 @@ class AsyncPostpress:
         path: tuple[object, ...],
         query: Mapping[str, object] | None,
         parse: Callable[[HttpResponse], T],
+        observer: AttemptObserver | None = None,
     ) -> T:
-        """Call the API at ``route`` (retrying per the policy) and parse the 2xx response."""
+        """Call the API at ``route`` (retrying per the policy) and parse the 2xx response.
+
+        ``observer`` (a batch's) hears of every failed attempt; a success costs it nothing.
+        """
         attempt = functools.partial(self._transport.send, self._url(route, path, query))
         settings = self._settings
-        return parse(await with_retries(attempt, settings.retry, settings.timeout))
+        return parse(await with_retries(attempt, settings.retry, settings.timeout, observer))
 
     async def _traced_request(
         self,
@@ -125,16 +129,18 @@ class AsyncPostpress:
         path: tuple[object, ...],
         query: Mapping[str, object] | None,
         parse: Callable[[HttpResponse], T],
+        observer: AttemptObserver | None = None,
     ) -> T:
         """``_request`` inside the call's span, its attempts counted (see ``_tracing``)."""
         assert self._tracing is not None
         call = self._tracing.call(route)
         if call is None:  # no tracer provider, or sampled out: nothing to record
-            return await self._request(route, path, query, parse)
+            return await self._request(route, path, query, parse, observer)
         with call:
             send = functools.partial(self._transport.send, self._url(route, path, query))
             settings = self._settings
-            return parse(await with_retries(call.counted(send), settings.retry, settings.timeout))
+            counted = call.counted(send)
+            return parse(await with_retries(counted, settings.retry, settings.timeout, observer))
 
     def _url(
         self, route: Route, path: tuple[object, ...], query: Mapping[str, object] | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
+from ._retry import AttemptObserver
 from ._transport import HttpResponse
 from ._url import Route
 
@@ -20,7 +21,10 @@ T = TypeVar("T")
 
 
 class Request(Protocol):
-    """``request(route, path, query, parse)``: one API call, retried, parsed."""
+    """``request(route, path, query, parse)``: one API call, retried, parsed.
+
+    ``observer`` (a batch's) hears of every failed attempt, retries included.
+    """
 
     def __call__(
         self,
@@ -28,4 +32,5 @@ class Request(Protocol):
         path: tuple[object, ...],
         query: Mapping[str, object] | None,
         parse: Callable[[HttpResponse], T],
+        observer: AttemptObserver | None = None,
     ) -> Awaitable[T]: ...

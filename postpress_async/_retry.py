@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -29,7 +29,7 @@ from ._config import RetryPolicy, Timeout
 from ._errors import PostpressError
 from ._logging import logger
 
-__all__ = ["Attempt", "with_retries"]
+__all__ = ["Attempt", "AttemptObserver", "with_retries"]
 
 
 T = TypeVar("T")
@@ -112,19 +112,33 @@ def _retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetrying:
     )
 
 
-async def with_retries(attempt: Attempt[T], policy: RetryPolicy, timeout: Timeout) -> T:
+class AttemptObserver(Protocol):
+    """Told about every failed attempt of a call (a batch passes one down); never on success."""
+
+    def attempt_failed(self, exc: Exception) -> None: ...
+
+
+async def with_retries(
+    attempt: Attempt[T],
+    policy: RetryPolicy,
+    timeout: Timeout,
+    observer: AttemptObserver | None = None,
+) -> T:
     """Run ``attempt`` and retry its failures as ``policy`` says, within ``timeout.deadline``.
 
-    Every ``PostpressError`` raised after retries carries ``.attempts``.
+    Every ``PostpressError`` raised after retries carries ``.attempts``. ``observer`` hears
+    of each failed attempt as it happens, retries included.
     """
     started = time.monotonic()
     try:
         return await attempt(None)
     except Exception as exc:
+        if observer is not None:
+            observer.attempt_failed(exc)
         if policy.max_retries == 0 or not policy.retry_if(exc):
             raise
         first_failure = exc  # tenacity is entered only here, never on the happy path
-    return await _retry_after_failure(attempt, first_failure, policy, timeout, started)
+    return await _retry_after_failure(attempt, first_failure, policy, timeout, started, observer)
 
 
 async def _retry_after_failure(
@@ -133,6 +147,7 @@ async def _retry_after_failure(
     policy: RetryPolicy,
     timeout: Timeout,
     started: float,
+    observer: AttemptObserver | None,
 ) -> T:
     deadline_at = None if timeout.deadline is None else started + timeout.deadline
     pending: Exception | None = first_failure
@@ -145,7 +160,12 @@ async def _retry_after_failure(
             raise failure
         attempts += 1
         budget = None if deadline_at is None else max(0.001, deadline_at - time.monotonic())
-        return await attempt(budget)
+        try:
+            return await attempt(budget)
+        except Exception as exc:
+            if observer is not None:
+                observer.attempt_failed(exc)
+            raise
 
     try:
         return await _retrying(policy, deadline_at)(next_attempt)

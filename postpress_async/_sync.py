@@ -13,11 +13,19 @@ import os
 import ssl as _ssl
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TypeVar
 
-from ._batch import ChatResult, IdFeed, ProgressCallback, feed_ahead, validate_batch_args
+from ._batch import (
+    BatchResults,
+    BlockingBatchResults,
+    ChatResult,
+    IdFeed,
+    ProgressCallback,
+    feed_ahead,
+    validate_batch_args,
+)
 from ._client import AsyncPostpress
 from ._config import (
     DEFAULT_MAX_REDIRECTS,
@@ -180,13 +188,16 @@ class Chats:
         concurrency: int = 32,
         ordered: bool = False,
         on_progress: ProgressCallback | None = None,
-    ) -> Iterator[ChatResult]:
+        fail_fast: bool = True,
+        adaptive: bool = True,
+    ) -> BlockingBatchResults:
         """Retrieve many chats concurrently; one ``ChatResult`` per id, as they complete.
 
         ``ids`` is read in the calling thread, as results are taken. ``on_progress`` runs in
-        the client's loop thread: keep it quick.
+        the client's loop thread: keep it quick. ``fail_fast`` and ``adaptive`` as in
+        ``AsyncPostpress.chats.retrieve_many``.
         """
-        validate_batch_args(ids, concurrency, ordered)
+        validate_batch_args(ids, concurrency, ordered, fail_fast, adaptive)
         runner = self._client._runner()
         feed = IdFeed()
         results = runner.client.chats.retrieve_many(
@@ -195,18 +206,21 @@ class Chats:
             concurrency=concurrency,
             ordered=ordered,
             on_progress=on_progress,
+            fail_fast=fail_fast,
+            adaptive=adaptive,
         )
-        return _iterate(runner, iter(ids), feed, results, ahead=feed_ahead(concurrency))
+        blocking = _iterate(runner, iter(ids), feed, results, ahead=feed_ahead(concurrency))
+        return BlockingBatchResults(blocking, results)
 
 
 def _iterate(
     runner: _LoopThread,
     ids: Iterator[str],
     feed: IdFeed,
-    results: AsyncGenerator[ChatResult, None],
+    results: BatchResults,
     *,
     ahead: int,
-) -> Iterator[ChatResult]:
+) -> Generator[ChatResult, None, None]:
     """Hand ids to the pool from this thread, a few ahead, and take results one by one."""
     outstanding = 0  # ids handed over whose result has not come back
     exhausted = False

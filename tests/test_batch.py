@@ -424,7 +424,7 @@ async def test_cancelling_the_consumer_cancels_requests_in_flight(
     got: list[pp.ChatResult] = []
 
     async def consume() -> None:
-        async for r in client.chats.retrieve_many(ids, concurrency=6):
+        async for r in client.chats.retrieve_many(ids, concurrency=6, adaptive=False):
             got.append(r)
 
     task = asyncio.create_task(consume())
