@@ -43,6 +43,7 @@ class AsyncPostpress:
     ``proxy`` is an http, https, socks4, socks5 or socks5h URL (``user:password@`` allowed);
     with ``trust_env`` (the default) the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``, ...)
     and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are read when the client is created.
+    ``rate_limit`` caps the requests per second this client sends, retries included.
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class AsyncPostpress:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         proxy: str | None = None,
         trust_env: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         configure_from_env()
         self._settings = settings(
@@ -75,6 +77,7 @@ class AsyncPostpress:
             max_redirects=max_redirects,
             proxy=proxy,
             trust_env=trust_env,
+            rate_limit=rate_limit,
         )
         if http_session is not None and not isinstance(http_session, aiohttp.ClientSession):
             raise TypeError("http_session must be an aiohttp.ClientSession")

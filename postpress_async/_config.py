@@ -189,6 +189,8 @@ class Settings:
     trust_env: bool = True
     trust_store: TrustStore = field(default_factory=TrustStore)
     """``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` as read at construction (with ``trust_env``)."""
+    rate_limit: float | None = None
+    """At most this many requests per second (retries included), or None for no limit."""
 
 
 def settings(
@@ -204,6 +206,7 @@ def settings(
     max_redirects: object,
     proxy: object = None,
     trust_env: object = True,
+    rate_limit: object = None,
 ) -> Settings:
     """Validate a client's constructor arguments, filling gaps from the environment."""
     url = _base_url(base_url)
@@ -220,6 +223,7 @@ def settings(
         proxy=_proxy(proxy, url, use_env),
         trust_env=use_env,
         trust_store=trust_store_from_env(os.environ, trust_env=use_env),
+        rate_limit=_rate_limit(rate_limit),
     )
 
 
@@ -309,6 +313,18 @@ def _default_headers(value: object) -> Mapping[str, str]:
         if name.lower() == "x-api-key":
             raise ConfigurationError("pass the key as api_key, not in default_headers")
     return headers
+
+
+def _rate_limit(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"rate_limit must be requests per second (a number) or None, got {value!r}"
+        )
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(f"rate_limit must be > 0 requests per second, got {value!r}")
+    return float(value)
 
 
 def _count(name: str, value: object) -> int:

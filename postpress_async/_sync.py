@@ -80,6 +80,7 @@ class Postpress:
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
         proxy: str | None = None,
         trust_env: bool = True,
+        rate_limit: float | None = None,
     ) -> None:
         # Built now so that bad settings raise here, in the caller's thread; after a fork the
         # child builds a fresh one with the same settings.
@@ -97,6 +98,7 @@ class Postpress:
             max_redirects=max_redirects,
             proxy=proxy,
             trust_env=trust_env,
+            rate_limit=rate_limit,
         )
         first = self._make_async()
         self._first_client: AsyncPostpress | None = first

@@ -16,6 +16,7 @@ import time
 from typing import Any, Final, NamedTuple
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -138,6 +139,9 @@ class Transport:
         limits = settings.limits
         pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
         self._slots = Gate(min(pool)) if pool and session is None else None
+        # A smooth limit: one request per 1/rate seconds, never a burst of a whole second.
+        rate = settings.rate_limit
+        self._rate = None if rate is None else AsyncLimiter(1, 1.0 / rate)
 
     @property
     def closed(self) -> bool:
@@ -191,6 +195,8 @@ class Transport:
         session = self._session
         if session is None or self._closed or self._loop is not asyncio.get_running_loop():
             session = self._open()
+        if self._rate is not None:
+            await self._rate.acquire()
         options = self._request_options
         if budget is not None:  # a retry: no longer than the overall deadline leaves
             options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
