@@ -38,6 +38,7 @@ from ._models import Chat
 __all__ = [
     "BatchResults",
     "BlockingBatchResults",
+    "FATAL_AUTH_TYPES",
     "ChatResult",
     "IdFeed",
     "ProgressCallback",
@@ -52,7 +53,7 @@ ProgressCallback = Callable[[int, int], object]
 
 _WORKER_DONE: Final = object()
 _WINDOW_PER_WORKER: Final = 2
-_FATAL_AUTH_TYPES: Final = frozenset(
+FATAL_AUTH_TYPES: Final[frozenset[str | None]] = frozenset(
     {
         None,
         ErrorType.MISSING_CREDENTIALS,
@@ -260,7 +261,7 @@ class BlockingBatchResults:
 
 def stops_batch(exc: BaseException) -> bool:
     """True for an error that proves no other id can succeed: a bad or missing key."""
-    return isinstance(exc, AuthenticationError) and exc.type in _FATAL_AUTH_TYPES
+    return isinstance(exc, AuthenticationError) and exc.type in FATAL_AUTH_TYPES
 
 
 def fetch_many(
