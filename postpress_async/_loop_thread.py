@@ -25,6 +25,8 @@ from typing import Final, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from ._loops import loop_factory
+
 __all__ = ["CANCEL_GRACE", "CLOSE_TIMEOUT", "LoopThread"]
 
 T = TypeVar("T")
@@ -62,7 +64,7 @@ class LoopThread:
 
         def run() -> None:
             try:
-                anyio.run(serve)
+                anyio.run(serve, backend_options={"loop_factory": loop_factory()})
             except BaseException as exc:  # surfaced to the thread that waits for start
                 if not started.done():
                     started.set_exception(exc)

@@ -281,3 +281,23 @@ def test_rate_limit_must_be_a_positive_number(bad: object) -> None:
         pp.AsyncPostpress("pp_key", rate_limit=bad)  # type: ignore[arg-type]
     with pytest.raises(pp.ConfigurationError, match="rate_limit"):
         pp.Postpress("pp_key", rate_limit=bad)  # type: ignore[arg-type]
+
+
+# -- the loops the SDK owns ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["", "0"], ids=["default", "POSTPRESS_UVLOOP=0"])
+def test_the_blocking_clients_loop_is_uvloop_when_installed(
+    fake_postpress_thread: FakePostpress, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    pytest.importorskip("uvloop")
+    monkeypatch.setenv("POSTPRESS_UVLOOP", setting)
+    ids = fake_postpress_thread.add_chats(5)
+    loops: set[str] = set()
+
+    def on_progress(done: int, failed: int) -> None:  # runs in the client's loop thread
+        loops.add(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    with pp.Postpress(fake_postpress_thread.api_key, base_url=fake_postpress_thread.base_url) as c:
+        assert all(r.ok for r in c.chats.retrieve_many(ids, on_progress=on_progress))
+    assert loops == ({"asyncio"} if setting == "0" else {"uvloop"})
