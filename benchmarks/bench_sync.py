@@ -7,7 +7,9 @@ Each case makes 3,000 sequential ``GET {base_url}/chats/{id}`` calls (after 300 
 against the same canned server as the throughput suite, each ending in its own result:
 
 - ``Postpress``: ``pp.Postpress(...).chats.retrieve(id)``, the blocking client: every call
-  goes through its anyio portal to the event loop thread and back.
+  goes through its anyio portal to the event loop thread and back. Its loop thread runs on
+  uvloop when uvloop is installed (the ``speed`` extra), as here.
+- ``Postpress (asyncio loop)``: the same with ``POSTPRESS_UVLOOP=0``: asyncio's own loop.
 - ``requests`` (baseline): ``requests.Session.get`` + ``json.loads(response.content)``.
 - ``httpx-msgspec``: ``httpx.Client.get`` + ``msgspec.json.Decoder(pp.Chat).decode``.
 - ``AsyncPostpress (no portal)``: ``await client.chats.retrieve(id)`` in a loop under
@@ -17,6 +19,8 @@ against the same canned server as the throughput suite, each ending in its own r
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -53,7 +57,9 @@ def measure(fetch: Callable[[str], Any]) -> Figures:
     return meter.figures(done)
 
 
-def postpress() -> Figures:
+def postpress(uvloop: bool = True) -> Figures:
+    if not uvloop:
+        os.environ["POSTPRESS_UVLOOP"] = "0"  # read when the client's loop thread starts
     import postpress_async as pp
 
     with pp.Postpress(api_key="k", base_url=base_url()) as client:
@@ -144,11 +150,12 @@ SUITE = Suite(
     baseline="requests",
     cases={
         "Postpress": postpress,
+        "Postpress (asyncio loop)": functools.partial(postpress, uvloop=False),
         "requests": requests_json,
         "httpx-msgspec": httpx_msgspec,
         "AsyncPostpress (no portal)": async_no_portal,
     },
-    packages=["requests", "httpx", "msgspec", "anyio", "aiohttp", "postpress_async"],
+    packages=["requests", "httpx", "msgspec", "anyio", "aiohttp", "postpress_async", "uvloop"],
     describe=describe,
     columns=(
         Column("rate", "requests/s", versus=True),
