@@ -1,6 +1,6 @@
 """postpress_async: the asyncio-first Python SDK for the postpress unified-messaging API."""
 
-from ._batch import ChatResult
+from ._batch import BatchResults, BlockingBatchResults, ChatResult
 from ._client import AsyncPostpress
 from ._codec import decode_chat
 from ._config import NOT_GIVEN, InsecureTransportWarning, Limits, NotGiven, RetryPolicy, Timeout
@@ -65,6 +65,8 @@ __all__ = [
     "AudioAttachment",
     "AuthenticationError",
     "BadRequestError",
+    "BatchResults",
+    "BlockingBatchResults",
     "CertificateError",
     "Chat",
     "ChatResult",
