@@ -12,6 +12,7 @@ canned server of the throughput suite, and consume every result as it comes:
   Chat to the consumer through an ``asyncio.Queue`` of 128 (so memory stays bounded too).
 - ``... +uvloop``: the same two on uvloop's event loop (the ``speed`` extra), each compared
   with the other on the same loop.
+- ``retrieve_many-fixed``: ``adaptive=False``, to show what the adaptive limit costs.
 
 ``retrieve_many`` runs with its defaults: ``adaptive=True`` (its AIMD limit starts small and
 climbs to 64 within the warm-up) and ``fail_fast=True``; no fault is injected, so this measures

@@ -5,8 +5,10 @@ until the first overload signal; then every signal cuts it in half (never below 
 per round trip: the requests already in flight when it was cut cannot have seen the cut) and
 each success grows it by one per round trip. Overload signals are 429, 503, 504, timeouts and
 connection errors, seen per attempt through ``attempt_failed``, which the client calls for every
-failed attempt of a batch's request (retries included) and never on success. A ``Retry-After``
-on any of them pauses new requests of the whole batch until it has passed.
+failed attempt of a batch's request (retries included) and never on success. A retry queues
+again for a place (``before_retry``), ahead of new ids, so retries back off together with the
+batch instead of each on its own. A ``Retry-After`` on any response pauses new requests (and
+retries) of the whole batch until it has passed.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ class AdaptiveLimit:
             return True
         return False
 
-    async def acquire(self) -> None:
-        """Wait for a slot and for any ``Retry-After`` pause to pass."""
+    async def acquire(self, first: bool = False) -> None:
+        """Wait for a slot and for any ``Retry-After`` pause to pass; ``first``: queue ahead."""
         woken = False
         while True:
             if self._paused_until:
@@ -101,7 +103,10 @@ class AdaptiveLimit:
                 self._in_flight += 1
                 return
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            if first:
+                self._waiters.appendleft(waiter)
+            else:
+                self._waiters.append(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
@@ -142,6 +147,15 @@ class AdaptiveLimit:
         self._threshold = self._limit
         self._allowed = int(self._limit)
         self._hold = self._in_flight
+
+    async def before_retry(self) -> None:
+        """A request of the batch is about to retry: it gives its place back and queues again,
+        ahead of new ids, so that a cut limit holds back retries as well as new requests."""
+        self._in_flight -= 1
+        if self._waiters:
+            self._wake()
+        if not self.try_acquire():
+            await self.acquire(first=True)
 
     def _wake(self) -> None:
         # Wake as many waiters as there are free slots; each re-checks when it runs.

@@ -113,9 +113,15 @@ def _retrying(policy: RetryPolicy, deadline_at: float | None) -> AsyncRetrying:
 
 
 class AttemptObserver(Protocol):
-    """Told about every failed attempt of a call (a batch passes one down); never on success."""
+    """Told about every failed attempt of a call (a batch passes one down); never on success.
+
+    ``before_retry`` is awaited before each retry: a batch makes its retries queue again for
+    a place in flight, so that they back off together with the rest of the batch.
+    """
 
     def attempt_failed(self, exc: Exception) -> None: ...
+
+    async def before_retry(self) -> None: ...
 
 
 async def with_retries(
@@ -159,6 +165,8 @@ async def _retry_after_failure(
             failure, pending = pending, None
             raise failure
         attempts += 1
+        if observer is not None:
+            await observer.before_retry()
         budget = None if deadline_at is None else max(0.001, deadline_at - time.monotonic())
         try:
             return await attempt(budget)
