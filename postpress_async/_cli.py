@@ -9,11 +9,12 @@ branch on it. ``get-many`` lives in ``_cli_many.py``; ``fake-server`` and ``demo
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from types import FrameType
 
 from . import _errors as errors
 from ._cli_common import (
@@ -151,29 +152,37 @@ def _share(text: str) -> float:
     return value
 
 
-class _Terminated(BaseException):
-    """SIGTERM before a command installed its own handler."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    # SIGTERM (systemd, Kubernetes, `timeout`) ends the run as Ctrl-C does, never silently;
-    # get-many replaces both with handlers that stop it cleanly.
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    terminated: list[bool] = []
+
+    async def command() -> int:
+        # SIGTERM (systemd, Kubernetes, `timeout`) ends a command as Ctrl-C does, never
+        # silently; get-many installs its own handlers, which stop it cleanly.
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigterm() -> None:
+            terminated.append(True)
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        result: int = await args.run(args)
+        return result
+
     try:
-        code: int = run(args.run(args))
+        code = run(command())
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        print("terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except _Terminated:
-        print("terminated", file=sys.stderr)
-        return EXIT_TERMINATED
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, and keep Python's final flush of
         # stdout from failing again.
@@ -183,6 +192,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (errors.PostpressError, ValueError, TypeError, OSError) as exc:
         print(f"error: {describe(exc)}", file=sys.stderr)
         return exit_code_for(exc) if isinstance(exc, errors.PostpressError) else EXIT_USAGE
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return code

@@ -95,7 +95,11 @@ def done_ids(output: str, errors_file: str | None) -> set[str]:
 
 
 class Stopper:
-    """SIGINT/SIGTERM while a batch runs: the first stops sending, a second cancels."""
+    """SIGINT/SIGTERM while a batch runs: the first stops sending, a second cancels.
+
+    Its handlers stay until the command's loop closes (which removes them): a signal after
+    the batch, while the summary prints, changes nothing.
+    """
 
     def __init__(self) -> None:
         self.signal: signal.Signals | None = None
@@ -106,15 +110,10 @@ class Stopper:
     def install(self, task: asyncio.Task[Any]) -> None:
         self._task = task
         self._loop = loop = task.get_loop()
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+        # No signal handlers on Windows, nor outside the main thread (main() called from one).
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self._fire, signum)
-
-    def remove(self) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(NotImplementedError):
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    self._loop.remove_signal_handler(signum)
 
     def _fire(self, signum: signal.Signals) -> None:
         if self.stopping:
@@ -235,8 +234,6 @@ async def fetch_to_jsonl(
         if stopper is None or not stopper.stopping:
             raise  # cancelled from outside, not by a signal
     finally:
-        if stopper is not None:
-            stopper.remove()
         bar.close()
         stats.elapsed = time.perf_counter() - started
     return stats

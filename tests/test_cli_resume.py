@@ -291,3 +291,18 @@ def test_uvloop_is_used_by_the_cli_when_installed_and_can_be_turned_off() -> Non
     assert without.stderr.strip().endswith("on asyncio")
     assert "faults injected" in with_uvloop.stderr
     assert os.environ.get("POSTPRESS_UVLOOP") is None
+
+
+def test_sigterm_ends_any_command_with_143_not_silently(server: FakePostpress) -> None:
+    ids = server.add_chats(1)
+    server.latency = 30.0
+    proc = start(["chats", "get", ids[0]], env_for(server))
+    deadline = time.monotonic() + HANG
+    while server.in_flight == 0:
+        assert time.monotonic() < deadline, "the request never arrived"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=HANG)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "terminated"
+    assert "Traceback" not in err
