@@ -145,10 +145,10 @@ class Overloaded(FakePostpress):
     async def _respond(self, request: web.BaseRequest) -> web.StreamResponse:
         if self.in_flight < self.capacity:
             return await super()._respond(request)
-        self.request_count += 1
-        self.shed += 1
+        self.shed += 1  # counted and recorded like any request, then refused
+        rid = self._recorder.arrive(request.method, request.raw_path, None, {}, request.headers)
         status, headers, body = _fake_data.envelope(
-            503, pp.ErrorType.SERVICE_UNAVAILABLE, None, f"req_shed_{self.shed}"
+            503, pp.ErrorType.SERVICE_UNAVAILABLE, None, rid
         )
         return web.Response(status=status, headers=headers, body=body)
 

@@ -10,22 +10,19 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import HANG, clean_env, env_for, run
+from cli_support import CLI
+from support import HANG, clean_env, closed_port, env_for, run
 
 import postpress_async as pp
 from postpress_async import _cli_fake
 from postpress_async.testing import FakePostpress
-
-CLI = [sys.executable, "-m", "postpress_async"]
 
 
 def write_ids(path: Path, ids: list[str]) -> Path:
@@ -69,17 +66,19 @@ def wait_for_progress(out: Path, proc: subprocess.Popen[str], before: int = 0) -
 
 
 @pytest.fixture
-def server() -> Iterator[FakePostpress]:
+def slow_server() -> Iterator[FakePostpress]:
+    """A fake server in a thread whose answers take 2-20 ms, so a batch is still running when
+    the test signals it."""
     with FakePostpress(latency=(0.002, 0.02)) as fake:
         yield fake
 
 
 def test_resume_after_sigterm_three_times_ends_with_each_id_once(
-    server: FakePostpress, tmp_path: Path
+    slow_server: FakePostpress, tmp_path: Path
 ) -> None:
-    ids = server.add_chats(1_200)
+    ids = slow_server.add_chats(1_200)
     for chat_id in ids[5::40]:  # some ids fail for good: they belong in the errors file
-        server.fail(chat_id, error=pp.ErrorType.RESOURCE_NOT_FOUND, times=None)
+        slow_server.fail(chat_id, error=pp.ErrorType.RESOURCE_NOT_FOUND, times=None)
     id_file = write_ids(tmp_path / "ids.txt", ids)
     out, errors = tmp_path / "out.jsonl", tmp_path / "errors.tsv"
     args = ["chats", "get-many", str(id_file), "-o", str(out), "--errors", str(errors)]
@@ -87,7 +86,7 @@ def test_resume_after_sigterm_three_times_ends_with_each_id_once(
     draw = random.Random(11)
     for round_number in range(3):
         before = size(out)
-        proc = start(args if round_number == 0 else [*args, "--resume"], env_for(server))
+        proc = start(args if round_number == 0 else [*args, "--resume"], env_for(slow_server))
         wait_for_progress(out, proc, before)
         time.sleep(draw.uniform(0.0, 0.3))  # a random point of the batch
         proc.send_signal(signal.SIGTERM)
@@ -108,7 +107,7 @@ def test_resume_after_sigterm_three_times_ends_with_each_id_once(
         left = int(counts.split("not attempted ")[1].split(";")[0])
         assert len(seen) + left == len(ids)
         assert fetched <= len(seen)
-    final = run([*CLI, *args, "--resume"], env=env_for(server))
+    final = run([*CLI, *args, "--resume"], env=env_for(slow_server))
     assert final.returncode == 1, final.stderr  # the planted failures
     seen = written_ids(out, errors)
     assert set(seen) == set(ids)
@@ -118,60 +117,60 @@ def test_resume_after_sigterm_three_times_ends_with_each_id_once(
 
 
 def test_sigint_stops_cleanly_with_130_and_resume_finishes(
-    server: FakePostpress, tmp_path: Path
+    slow_server: FakePostpress, tmp_path: Path
 ) -> None:
-    ids = server.add_chats(800)
+    ids = slow_server.add_chats(800)
     id_file = write_ids(tmp_path / "ids.txt", ids)
     out = tmp_path / "out.jsonl"
     args = ["chats", "get-many", str(id_file), "-o", str(out), "--concurrency", "8"]
-    proc = start(args, env_for(server))
+    proc = start(args, env_for(slow_server))
     wait_for_progress(out, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("SIGINT: fetched ")
     written_before = len(out.read_bytes().splitlines())
-    before = server.request_count
-    final = run([*CLI, *args, "--resume"], env=env_for(server))
+    before = slow_server.request_count
+    final = run([*CLI, *args, "--resume"], env=env_for(slow_server))
     assert final.returncode == 0, final.stderr
     seen = written_ids(out, tmp_path / "none")
     assert set(seen) == set(ids)
     assert set(seen.values()) == {1}
-    assert server.request_count - before == len(ids) - written_before  # none fetched twice
+    assert slow_server.request_count - before == len(ids) - written_before  # none fetched twice
 
 
-def test_resume_after_sigkill_trims_a_torn_line(server: FakePostpress, tmp_path: Path) -> None:
-    ids = server.add_chats(600)
+def test_resume_after_sigkill_trims_a_torn_line(slow_server: FakePostpress, tmp_path: Path) -> None:
+    ids = slow_server.add_chats(600)
     id_file = write_ids(tmp_path / "ids.txt", ids)
     out, errors = tmp_path / "out.jsonl", tmp_path / "errors.tsv"
     args = ["chats", "get-many", str(id_file), "-o", str(out), "--errors", str(errors)]
-    proc = start(args, env_for(server))
+    proc = start(args, env_for(slow_server))
     wait_for_progress(out, proc)
     proc.kill()
     proc.communicate(timeout=HANG)
-    final = run([*CLI, *args, "--resume"], env=env_for(server))
+    final = run([*CLI, *args, "--resume"], env=env_for(slow_server))
     assert final.returncode == 0, final.stderr
     seen = written_ids(out, errors)
     assert set(seen) == set(ids)
     assert set(seen.values()) == {1}
 
 
-def test_resume_needs_an_output_file(server: FakePostpress) -> None:
-    result = run([*CLI, "chats", "get-many", "--resume"], env=env_for(server), stdin="x\n")
+def test_resume_needs_an_output_file(slow_server: FakePostpress) -> None:
+    result = run([*CLI, "chats", "get-many", "--resume"], env=env_for(slow_server), stdin="x\n")
     assert result.returncode == 2
     assert "--resume needs --output" in result.stderr
 
 
 def test_a_wrong_key_stops_get_many_with_its_exit_code(
-    server: FakePostpress, tmp_path: Path
+    slow_server: FakePostpress, tmp_path: Path
 ) -> None:
-    ids = server.add_chats(10_000)
+    ids = slow_server.add_chats(10_000)
     id_file = write_ids(tmp_path / "ids.txt", ids)
-    env = clean_env(POSTPRESS_API_KEY="pp_wrong", POSTPRESS_BASE_URL=server.base_url)
+    env = clean_env(POSTPRESS_API_KEY="pp_wrong", POSTPRESS_BASE_URL=slow_server.base_url)
     args = [*CLI, "chats", "get-many", str(id_file), "-o", str(tmp_path / "out.jsonl")]
     result = run([*args, "--concurrency", "32", "--api-key", "pp_wrong"], env=env)
     assert result.returncode == 7, result.stderr
-    assert server.request_count <= 2 * 32
+    assert slow_server.request_count <= 2 * 32
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: AuthenticationError 401 errors/invalid_credentials")
     assert "[request_id=req_" in lines[-1]
@@ -180,17 +179,17 @@ def test_a_wrong_key_stops_get_many_with_its_exit_code(
 
 
 def test_every_error_line_and_the_errors_file_carry_the_request_id(
-    server: FakePostpress, tmp_path: Path
+    slow_server: FakePostpress, tmp_path: Path
 ) -> None:
-    ids = server.add_chats(30)
+    ids = slow_server.add_chats(30)
     for chat_id in ids[:6]:
-        server.fail(chat_id, error=pp.ErrorType.ACCOUNT_RESTRICTED, times=None)
+        slow_server.fail(chat_id, error=pp.ErrorType.ACCOUNT_RESTRICTED, times=None)
     errors = tmp_path / "errors.tsv"
     id_file = write_ids(tmp_path / "ids.txt", ids)
     args = ["chats", "get-many", str(id_file), "-o", str(tmp_path / "o.jsonl")]
-    to_file = run([*CLI, *args, "--errors", str(errors)], env=env_for(server))
-    to_stderr = run([*CLI, *args], env=env_for(server))
-    served = {r.request_id for r in server.requests}
+    to_file = run([*CLI, *args, "--errors", str(errors)], env=env_for(slow_server))
+    to_stderr = run([*CLI, *args], env=env_for(slow_server))
+    served = {r.request_id for r in slow_server.requests}
     for text in (errors.read_text(encoding="utf-8"), to_stderr.stderr):
         lines = [line for line in text.splitlines() if "\t" in line]
         assert len(lines) == 6
@@ -198,20 +197,22 @@ def test_every_error_line_and_the_errors_file_carry_the_request_id(
             request_id = line.split("[request_id=")[1].rstrip("]")
             assert request_id in served
     assert to_file.returncode == to_stderr.returncode == 1
-    one = run([*CLI, "chats", "get", ids[0]], env=env_for(server))
+    one = run([*CLI, "chats", "get", ids[0]], env=env_for(slow_server))
     assert one.returncode == 8
     assert one.stderr.strip().split("[request_id=")[1].rstrip("]") in {
-        r.request_id for r in server.requests
+        r.request_id for r in slow_server.requests
     }
 
 
-def test_rate_limit_flag_is_validated(server: FakePostpress) -> None:
-    result = run([*CLI, "chats", "get-many", "--rate-limit", "0"], env=env_for(server), stdin="x\n")
+def test_rate_limit_flag_is_validated(slow_server: FakePostpress) -> None:
+    result = run(
+        [*CLI, "chats", "get-many", "--rate-limit", "0"], env=env_for(slow_server), stdin="x\n"
+    )
     assert result.returncode == 2
     assert "--rate-limit" in result.stderr
 
 
-# -- the faulty fake server ------------------------------------------------------------------------
+# -- the faulty fake server ----------------------------------------------------------------------
 
 
 def test_faults_are_drawn_reproducibly_from_documented_ids() -> None:
@@ -238,7 +239,7 @@ def test_faults_are_drawn_reproducibly_from_documented_ids() -> None:
 
 def test_fake_server_with_faults_and_ids_out(tmp_path: Path) -> None:
     ids_file, out, errors = tmp_path / "ids.txt", tmp_path / "out.jsonl", tmp_path / "err.tsv"
-    port = free_port()
+    port = closed_port()
     faults = ["--fault-rate", "0.2", "--seed", "5", "--ids-out", str(ids_file)]
     proc = subprocess.Popen(
         [*CLI, "fake-server", "--port", str(port), "--chats", "400", *faults],
@@ -274,13 +275,6 @@ def test_fake_server_with_faults_and_ids_out(tmp_path: Path) -> None:
         proc.communicate(timeout=HANG)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_uvloop_is_used_by_the_cli_when_installed_and_can_be_turned_off() -> None:
     pytest.importorskip("uvloop")
     demo = [*CLI, "demo", "--chats", "300"]
@@ -293,12 +287,12 @@ def test_uvloop_is_used_by_the_cli_when_installed_and_can_be_turned_off() -> Non
     assert os.environ.get("POSTPRESS_UVLOOP") is None
 
 
-def test_sigterm_ends_any_command_with_143_not_silently(server: FakePostpress) -> None:
-    ids = server.add_chats(1)
-    server.latency = 30.0
-    proc = start(["chats", "get", ids[0]], env_for(server))
+def test_sigterm_ends_any_command_with_143_not_silently(slow_server: FakePostpress) -> None:
+    ids = slow_server.add_chats(1)
+    slow_server.latency = 30.0
+    proc = start(["chats", "get", ids[0]], env_for(slow_server))
     deadline = time.monotonic() + HANG
-    while server.in_flight == 0:
+    while slow_server.in_flight == 0:
         assert time.monotonic() < deadline, "the request never arrived"
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
