@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Iterable
 
 from ._adaptive import AdaptiveLimit
 from ._batch import BatchResults, ProgressCallback, fetch_many, validate_batch_args
@@ -81,8 +81,10 @@ class AsyncChats:
             AdaptiveLimit(concurrency, retry_after_max=self._retry_after_max) if adaptive else None
         )
 
-        async def fetch(chat_id: str) -> Chat:
-            return await self._request(CHAT, (chat_id,), query, _chat, observer)
+        request = self._request
+
+        def fetch(chat_id: str) -> Awaitable[Chat]:  # the request's own coroutine, no wrapper
+            return request(CHAT, (chat_id,), query, _chat, observer)
 
         if self._tracing is None:
             return fetch_many(
