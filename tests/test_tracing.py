@@ -382,6 +382,24 @@ async def test_a_failing_id_source_fails_the_batch_span(
     assert batch.attributes["postpress.batch.fetched"] == 2
 
 
+async def test_a_fail_fast_stop_fails_the_batch_span_with_the_key_error(
+    spans: InMemorySpanExporter, server: FakePostpress
+) -> None:
+    chat_ids = server.add_chats(200)
+    async with pp.AsyncPostpress("pp_wrong_key", base_url=server.base_url) as client:
+        with pytest.raises(pp.AuthenticationError):
+            async for _ in client.chats.retrieve_many(chat_ids, concurrency=8):
+                pass
+    batch = only(spans, "chats.retrieve_many")
+    assert batch.status.status_code == StatusCode.ERROR
+    assert batch.attributes is not None
+    assert batch.attributes["error.type"] == "AuthenticationError"
+    assert batch.attributes["postpress.batch.fetched"] == 0
+    calls = named(spans, "chats.retrieve")
+    assert 1 <= len(calls) <= 2 * 8  # stopped after a few requests, each with its span
+    assert server.request_count == len(calls)
+
+
 ABANDONED_BATCHES = """
 import asyncio
 import postpress_async as pp
