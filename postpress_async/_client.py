@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl as _ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TypeVar
 
@@ -126,13 +126,31 @@ class AsyncPostpress:
         settings = self._settings
         return parse(await with_retries(attempt, settings.retry, settings.timeout, observer))
 
-    async def _traced_request(
+    def _traced_request(
         self,
         route: Route,
         path: tuple[object, ...],
         query: Mapping[str, object] | None,
         parse: Callable[[HttpResponse], T],
         observer: AttemptObserver | None = None,
+    ) -> Awaitable[T]:
+        """``_request``, inside a span once the application has set a tracer provider.
+
+        Until then no span could record: the plain request's coroutine is handed back as it
+        is, with no frame of its own around it.
+        """
+        assert self._tracing is not None
+        if self._tracing.idle():
+            return self._request(route, path, query, parse, observer)
+        return self._recorded_request(route, path, query, parse, observer)
+
+    async def _recorded_request(
+        self,
+        route: Route,
+        path: tuple[object, ...],
+        query: Mapping[str, object] | None,
+        parse: Callable[[HttpResponse], T],
+        observer: AttemptObserver | None,
     ) -> T:
         """``_request`` inside the call's span, its attempts counted (see ``_tracing``)."""
         assert self._tracing is not None

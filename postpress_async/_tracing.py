@@ -129,6 +129,9 @@ class Tracing:
         self._attach = context.attach
         self._detach = context.detach
         self._in_context = trace.set_span_in_context
+        trace.get_tracer_provider()  # loads one named by OTEL_PYTHON_TRACER_PROVIDER, if any
+        self._trace = trace
+        self._provider_set = False
         self._client_kind = SpanKind.CLIENT
         self._internal_kind = SpanKind.INTERNAL
         url = URL(base_url)
@@ -148,6 +151,17 @@ class Tracing:
             }
             start = self._starts[route] = (name, attributes)
         return start
+
+    def idle(self) -> bool:
+        """True while the application has set no tracer provider: no span could record.
+
+        Checked per call (a provider may be set after the client is created) by reading the
+        API's global rather than calling ``get_tracer_provider()``, whose environment look-up
+        costs a few percent of a whole request; once a provider is set it stays set.
+        """
+        if not self._provider_set:
+            self._provider_set = getattr(self._trace, "_TRACER_PROVIDER", True) is not None
+        return not self._provider_set
 
     def call(self, route: Route) -> Call | None:
         """Start the call's span and make it current; None if it records nothing.
