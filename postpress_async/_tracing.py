@@ -10,8 +10,9 @@ same path inside one CLIENT span per call, named after the operation (``chats.re
 - on failure: status ERROR, ``error.type`` (the exception class name) and
   ``postpress.error.type`` (the error envelope's id, when the API sent one).
 
-A span that records nothing (no tracer provider set, or the call sampled out) is ended at once
-and the call takes the plain path: about a microsecond in all (benchmarks/README.md, tracing).
+Until the application sets a tracer provider no span could record, and each call takes the
+plain path after one check of a global; a span that records nothing (the call sampled out) is
+ended at once and the call takes the plain path (benchmarks/README.md, tracing).
 
 Nothing else of the request or response is recorded: not the key, not the query, not the
 exception message. The span is current while the call runs, so a caller's span is its parent
