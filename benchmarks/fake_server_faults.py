@@ -1,7 +1,7 @@
 """What registered faults cost the fake server per request (not part of ``run.py``'s suites).
 
-    python benchmarks/bench_fake_faults.py                    # 2,700 faults, 2,000 requests
-    python benchmarks/bench_fake_faults.py --faults 10000 --requests 5000
+    python benchmarks/fake_server_faults.py                    # 2,700 faults, 2,000 requests
+    python benchmarks/fake_server_faults.py --faults 10000 --requests 5000
 
 One ``FakePostpress`` in this event loop; one keep-alive connection sends sequential
 ``GET /chats/{id}`` for chats that have no fault, first with no fault registered, then with
