@@ -86,7 +86,7 @@ class AsyncChats:
         def fetch(chat_id: str) -> Awaitable[Chat]:  # the request's own coroutine, no wrapper
             return request(CHAT, (chat_id,), query, _chat, observer)
 
-        if self._tracing is None:
+        if self._tracing is None or self._tracing.idle():  # no span could record: plain path
             return fetch_many(
                 fetch,
                 ids,
