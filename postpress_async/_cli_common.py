@@ -64,13 +64,12 @@ def describe(exc: BaseException) -> str:
     The request id is what postpress support asks for, so every error line carries it.
     """
     parts = [type(exc).__name__]
-    if isinstance(exc, errors.APIStatusError):
+    text = str(exc)  # a status error's own message starts with its status and type
+    if isinstance(exc, errors.APIStatusError) and (exc.detail or exc.title):
         parts.append(str(exc.status))
         if exc.type:
             parts.append(exc.type)
-        text = exc.detail or exc.title or str(exc)
-    else:
-        text = str(exc)
+        text = exc.detail or exc.title or ""
     line = " ".join(parts) + (f": {text}" if text else "")
     request_id = getattr(exc, "request_id", None)
     if request_id and f"request_id={request_id}" not in line:

@@ -186,6 +186,16 @@ def test_status_errors(
     assert result.stdout == ""
 
 
+def test_an_error_without_an_envelope_names_its_status_once(
+    thread_server: FakePostpress, ids: list[str]
+) -> None:
+    thread_server.fail(ids[0], status=502, body="<html>bad gateway</html>", times=None)
+    result = run_cli("chats", "get", ids[0], "--max-retries", "0", env=env_for(thread_server))
+    line = only_line(result.stderr)
+    assert line.startswith("error: ServerError: 502 Bad Gateway"), line
+    assert line.count("502") == 1, line
+
+
 def test_a_retryable_error_is_retried_by_default(
     thread_server: FakePostpress, ids: list[str]
 ) -> None:
