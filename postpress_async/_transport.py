@@ -13,6 +13,7 @@ import logging
 import ssl as _ssl
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any, Final, NamedTuple
 
 import aiohttp
@@ -97,6 +98,7 @@ class Transport:
     ) -> None:
         self._settings = settings
         self._headers = request_headers(settings)
+        self._max_size = settings.max_response_size
         self._timeout = client_timeout(settings.timeout)
         proxy = settings.proxy
         if session is not None and proxy is not None and proxy.source != "proxy":
@@ -186,76 +188,89 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def send(self, url: URL, budget: float | None = None) -> HttpResponse:
+    def send(self, url: URL, budget: float | None = None) -> Coroutine[Any, Any, HttpResponse]:
         """One attempt: GET ``url`` (following same-origin redirects), read a 2xx response.
 
         Any other status raises its ``APIStatusError``. ``budget`` shortens this attempt's
-        timeout to what the overall deadline leaves.
+        timeout to what the overall deadline leaves. The attempt is one coroutine: the request
+        path pays for no frame that only prepares another.
         """
         session = self._session
         if session is None or self._closed or self._loop is not asyncio.get_running_loop():
             session = self._open()
-        if self._rate is not None:
-            await self._rate.acquire()
         options = self._request_options
         if budget is not None:  # a retry: no longer than the overall deadline leaves
             options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
-        slots = self._slots
-        if slots is None:
-            return await self._get(session, url, options, budget)
-        if not slots.try_enter():
-            await slots.enter()
-        try:
-            return await self._get(session, url, options, budget)
-        finally:
-            slots.leave()
+        return self._attempt(session, url, options, budget)
 
-    async def _get(
+    async def _attempt(
         self,
         session: aiohttp.ClientSession,
         url: URL,
         options: dict[str, Any],
         budget: float | None,
     ) -> HttpResponse:
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
-        hops = 0
-        while True:
-            failure: APIConnectionError | None = None
-            try:
-                async with session.get(url, **options) as resp:
-                    status = resp.status
-                    if status == 407:  # only a proxy asks for proxy credentials
-                        raise self._failures.refused_by_proxy(status, tunnel=False)
-                    if status in _REDIRECTS and "Location" in resp.headers:
-                        url = self._redirect_target(url, status, resp.headers, hops)
-                        hops += 1
-                        continue
-                    body = await self._read(resp)
-                    if debug:
-                        elapsed = (time.perf_counter() - started) * 1000
-                        logger.debug("GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed)
-                    if 200 <= status < 300:
-                        return HttpResponse(status, resp.headers, body, url)
-                    raise status_error(status, resp.headers, body, url=shown_url(url))
-            except _TIMEOUTS as exc:
-                raise timeout_error(exc, url, self._settings.timeout, budget) from exc
-            # A response error's repr carries the request headers (the key, the proxy's
-            # credentials): keep only its text, and raise outside this block so that it is not
-            # even the implicit __context__.
-            except aiohttp.ClientHttpProxyError as exc:
-                failure = self._failures.refused_by_proxy(exc.status, tunnel=True)
-            except aiohttp.ClientResponseError as exc:
-                failure = APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}")
-            except CERTIFICATE_ERRORS as exc:
-                raise self._failures.certificate(exc) from exc
-            except aiohttp.ClientProxyConnectionError as exc:
-                raise self._failures.proxy_unreachable(exc, url) from exc
-            except self._socks_errors as exc:
-                raise self._failures.socks(exc, url) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}") from exc
-            raise failure
+        if self._rate is not None:
+            await self._rate.acquire()
+        slots = self._slots
+        if slots is not None and not slots.try_enter():
+            await slots.enter()
+        try:
+            debug = logger.isEnabledFor(logging.DEBUG)
+            started = time.perf_counter() if debug else 0.0
+            hops = 0
+            while True:
+                failure: APIConnectionError | None = None
+                try:
+                    async with session.get(url, **options) as resp:
+                        status = resp.status
+                        if status == 407:  # only a proxy asks for proxy credentials
+                            raise self._failures.refused_by_proxy(status, tunnel=False)
+                        if status in _REDIRECTS and "Location" in resp.headers:
+                            url = self._redirect_target(url, status, resp.headers, hops)
+                            hops += 1
+                            continue
+                        limit = self._max_size if status < 300 else ERROR_BODY_LIMIT
+                        length = resp.content_length
+                        if (
+                            length is not None
+                            and length <= limit
+                            and "Content-Encoding" not in resp.headers
+                        ):
+                            body = await resp.read()  # the usual response: no frame of _read's
+                        else:
+                            body = await self._read(resp)
+                        if debug:
+                            elapsed = (time.perf_counter() - started) * 1000
+                            logger.debug(
+                                "GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed
+                            )
+                        if 200 <= status < 300:
+                            return HttpResponse(status, resp.headers, body, url)
+                        raise status_error(status, resp.headers, body, url=shown_url(url))
+                except _TIMEOUTS as exc:
+                    raise timeout_error(exc, url, self._settings.timeout, budget) from exc
+                # A response error's repr carries the request headers (the key, the proxy's
+                # credentials): keep only its text, and raise outside this block so that it is not
+                # even the implicit __context__.
+                except aiohttp.ClientHttpProxyError as exc:
+                    failure = self._failures.refused_by_proxy(exc.status, tunnel=True)
+                except aiohttp.ClientResponseError as exc:
+                    failure = APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}")
+                except CERTIFICATE_ERRORS as exc:
+                    raise self._failures.certificate(exc) from exc
+                except aiohttp.ClientProxyConnectionError as exc:
+                    raise self._failures.proxy_unreachable(exc, url) from exc
+                except self._socks_errors as exc:
+                    raise self._failures.socks(exc, url) from exc
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise APIConnectionError(
+                        f"GET {shown_path(url)} failed: {describe(exc)}"
+                    ) from exc
+                raise failure
+        finally:
+            if slots is not None:
+                slots.leave()
 
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int
