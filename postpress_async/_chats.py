@@ -19,6 +19,11 @@ __all__ = ["CHAT", "AsyncChats", "AsyncChatsWithRawResponse"]
 CHAT = Route("/chats/{chat_id}", name="chats.retrieve")
 
 
+def _account_query(account_id: str | None) -> dict[str, object] | None:
+    """The query of a chat request: ``account_id`` when given."""
+    return None if account_id is None else {"account_id": account_id}
+
+
 def _chat(response: HttpResponse) -> Chat:
     return decode_chat(response.content)
 
@@ -50,7 +55,7 @@ class AsyncChats:
 
         ``chat_id`` is a postpress id or, with ``account_id``, a provider id.
         """
-        query = None if account_id is None else {"account_id": account_id}
+        query = _account_query(account_id)
         return await self._request(CHAT, (chat_id,), query, _chat)
 
     def retrieve_many(
@@ -75,8 +80,9 @@ class AsyncChats:
         called after each result; the returned iterator's ``.limit`` is the current limit.
         """
         validate_batch_args(ids, concurrency, ordered, fail_fast, adaptive)
-        encode_query({"account_id": account_id})  # a bad account_id fails now, not per id
-        query = None if account_id is None else {"account_id": account_id}
+        query = _account_query(account_id)
+        if query is not None:
+            encode_query(query)  # a bad account_id fails now, not once per id
         observer = (
             AdaptiveLimit(concurrency, retry_after_max=self._retry_after_max) if adaptive else None
         )
@@ -117,5 +123,5 @@ class AsyncChatsWithRawResponse:
 
     async def retrieve(self, chat_id: str, *, account_id: str | None = None) -> RawResponse[Chat]:
         """Like ``chats.retrieve``, but return the response; ``.parse()`` gives the Chat."""
-        query = None if account_id is None else {"account_id": account_id}
+        query = _account_query(account_id)
         return await self._request(CHAT, (chat_id,), query, _raw_chat)
