@@ -110,6 +110,22 @@ def socks_errors(proxy: Proxy | None) -> tuple[type[Exception], ...]:
     )
 
 
+def _hung_up_mid_handshake(exc: BaseException) -> bool:
+    """The SOCKS proxy closed the connection before it answered.
+
+    Older python-socks releases let asyncio's ``IncompleteReadError`` out; newer ones (3.2.2)
+    raise a ``ProxyError`` caused by their own ``IncompleteReadError``: the same hang-up.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncio.IncompleteReadError) or type(seen).__name__ == (
+            "IncompleteReadError"
+        ):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 def describe(exc: BaseException | None) -> str:
     """An exception as ``Name: text``: one line, bounded, no URL credentials, no quoted data."""
     if exc is None:
@@ -236,7 +252,7 @@ class Failures:
         kind = type(exc).__name__
         if kind == "ProxyTimeoutError":
             return APITimeoutError(f"GET {shown_path(url)} timed out at the proxy")
-        if isinstance(exc, asyncio.IncompleteReadError):
+        if _hung_up_mid_handshake(exc):
             return APIConnectionError(
                 f"GET {shown_path(url)} failed: the proxy {self._shown_proxy} closed the "
                 "connection during the SOCKS handshake (some proxies do so for wrong credentials)"
