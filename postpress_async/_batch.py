@@ -32,7 +32,7 @@ import msgspec
 from ._adaptive import AdaptiveLimit, is_overload
 from ._constants import ErrorType
 from ._errors import AuthenticationError
-from ._gate import Gate
+from ._gate import Gate, Inbox
 from ._models import Chat
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
 ProgressCallback = Callable[[int, int], object]
 """Called after each result with (results so far, failures so far)."""
 
-_WORKER_DONE: Final = object()
 _WINDOW_PER_WORKER: Final = 2
 FATAL_AUTH_TYPES: Final[frozenset[str | None]] = frozenset(
     {
@@ -155,12 +154,12 @@ class _Source:
 
     def __init__(self, ids: Iterable[str] | AsyncIterable[str]) -> None:
         self._async: AsyncIterator[str] | None = None
-        self._sync: Iterator[str] | None = None
+        self._pairs: Iterator[tuple[int, str]] | None = None
         if isinstance(ids, AsyncIterable):
             self._async = ids.__aiter__()
         else:
-            self._sync = iter(ids)
-        self.is_sync = self._sync is not None
+            self._pairs = enumerate(ids)  # the index is counted in C, once per id
+        self.is_sync = self._pairs is not None
         self._lock = asyncio.Lock()
         self._next_index = 0
         self.exhausted = False
@@ -170,22 +169,18 @@ class _Source:
         self.exhausted = True
         self.error = error  # the caller's iterator failed: reported after the drain
 
-    def _numbered(self, chat_id: str) -> tuple[int, str]:
-        index = self._next_index
-        self._next_index += 1
-        return index, chat_id
-
     def take_now(self) -> tuple[int, str] | None:
         if self.exhausted:
             return None
-        assert self._sync is not None
+        assert self._pairs is not None
         try:
-            return self._numbered(next(self._sync))
-        except StopIteration:
-            self._end()
+            item = next(self._pairs, None)
         except Exception as exc:
             self._end(exc)
-        return None
+            return None
+        if item is None:
+            self._end()
+        return item
 
     async def take(self) -> tuple[int, str] | None:
         assert self._async is not None
@@ -193,12 +188,16 @@ class _Source:
             if self.exhausted:
                 return None
             try:
-                return self._numbered(await self._async.__anext__())
+                chat_id = await self._async.__anext__()
             except StopAsyncIteration:
                 self._end()
+                return None
             except Exception as exc:
                 self._end(exc)
-            return None
+                return None
+            index = self._next_index
+            self._next_index += 1
+            return index, chat_id
 
 
 class BatchResults:
@@ -223,8 +222,9 @@ class BatchResults:
         """Requests allowed in flight now (``concurrency`` unless the batch is adaptive)."""
         return self.concurrency if self._limiter is None else self._limiter.limit
 
-    def __aiter__(self) -> BatchResults:
-        return self
+    def __aiter__(self) -> AsyncIterator[ChatResult]:
+        # ``async for`` steps the generator itself: no call of ours between it and the loop.
+        return self._results
 
     def __anext__(self) -> Awaitable[ChatResult]:
         return self._results.__anext__()
@@ -305,13 +305,16 @@ async def _run(
 ) -> AsyncGenerator[ChatResult, None]:
     source = _Source(ids)
     window = Gate(concurrency * _WINDOW_PER_WORKER)
-    results: asyncio.Queue[object] = asyncio.Queue()
+    results: Inbox[ChatResult | _Stop | None] = Inbox()  # None: a worker has ended
+    put = results.put
     stop: list[Exception] = []  # the error that stopped the batch, once one has
 
     async def worker() -> None:
         try:
             while not stop:
-                if not window.try_enter():
+                if window.free:  # Gate's uncontended path, inline
+                    window.free -= 1
+                else:
                     await window.enter()
                 if limiter is not None and not limiter.try_acquire():
                     await limiter.acquire()
@@ -331,39 +334,45 @@ async def _run(
                         limiter.release(is_overload(exc))
                     if fail_fast and stops_batch(exc):
                         stop.append(exc)
-                        results.put_nowait(_Stop(exc))
+                        put(_Stop(exc))
                         return
-                    results.put_nowait(ChatResult(chat_id, None, exc, index))
+                    put(ChatResult(chat_id, None, exc, index))
                 else:
                     if limiter is not None:
                         limiter.release()
-                    results.put_nowait(ChatResult(chat_id, chat, None, index))
+                    put(ChatResult(chat_id, chat, None, index))
         finally:
-            results.put_nowait(_WORKER_DONE)
+            put(None)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     done = failed = 0
     waiting: dict[int, ChatResult] = {}
     expected = 0
+    arrived = results.items
     try:
         running = len(workers)
         while running:
-            item = await results.get()
-            if item is _WORKER_DONE:
-                running -= 1
+            while not arrived:
+                await results.wait()
+            item = arrived.popleft()
+            if type(item) is not ChatResult:
+                if item is None:
+                    running -= 1
+                    continue
+                break  # a _Stop: fail fast
+            if not ordered:  # the usual batch: each result as it arrives
+                done += 1
+                if item.error is not None:
+                    failed += 1
+                if on_progress is not None:
+                    on_progress(done, failed)
+                window.leave()
+                yield item
                 continue
-            if isinstance(item, _Stop):
-                break
-            assert isinstance(item, ChatResult)
-            if ordered:
-                waiting[item.index] = item
-                ready = []
-                while expected in waiting:
-                    ready.append(waiting.pop(expected))
-                    expected += 1
-            else:
-                ready = [item]
-            for result in ready:
+            waiting[item.index] = item
+            while expected in waiting:
+                result = waiting.pop(expected)
+                expected += 1
                 done += 1
                 failed += result.error is not None
                 if on_progress is not None:
@@ -395,15 +404,12 @@ def _by_index(result: ChatResult) -> int:
 
 
 async def _cancel(
-    workers: list[asyncio.Task[None]], results: asyncio.Queue[object]
+    workers: list[asyncio.Task[None]], results: Inbox[ChatResult | _Stop | None]
 ) -> list[ChatResult]:
     """Cancel the workers, wait for them, and return the results they had finished."""
     for task in workers:
         task.cancel()
     await asyncio.gather(*workers, return_exceptions=True)
-    finished = []
-    while not results.empty():
-        item = results.get_nowait()
-        if isinstance(item, ChatResult):
-            finished.append(item)
+    finished = [item for item in results.items if isinstance(item, ChatResult)]
+    results.items.clear()
     return finished

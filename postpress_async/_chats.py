@@ -42,9 +42,16 @@ class AsyncChats:
     """``client.chats``: chats of the connected accounts."""
 
     def __init__(
-        self, request: Request, tracing: Tracing | None = None, retry_after_max: float = 60.0
+        self,
+        request: Request,
+        tracing: Tracing | None = None,
+        retry_after_max: float = 60.0,
+        untraced: Request | None = None,
     ) -> None:
         self._request = request
+        self._untraced = request if untraced is None else untraced
+        """The request without the per-call tracing check: for a batch that found no tracer
+        provider at its start, so that its ids do not check again one by one."""
         self._tracing = tracing
         self._retry_after_max = retry_after_max
         self.with_raw_response = AsyncChatsWithRawResponse(request)
@@ -87,12 +94,13 @@ class AsyncChats:
             AdaptiveLimit(concurrency, retry_after_max=self._retry_after_max) if adaptive else None
         )
 
-        request = self._request
+        traced = self._tracing is not None and not self._tracing.idle()
+        request = self._request if traced else self._untraced
 
         def fetch(chat_id: str) -> Awaitable[Chat]:  # the request's own coroutine, no wrapper
             return request(CHAT, (chat_id,), query, _chat, observer)
 
-        if self._tracing is None or self._tracing.idle():  # no span could record: plain path
+        if not traced:  # no span could record: the plain path, no batch span
             return fetch_many(
                 fetch,
                 ids,
@@ -102,6 +110,7 @@ class AsyncChats:
                 fail_fast=fail_fast,
                 limiter=observer,
             )
+        assert self._tracing is not None
         span = BatchSpan(self._tracing, concurrency)
         return fetch_many(
             span.fetch(fetch),

@@ -23,7 +23,7 @@ from ._config import (
     settings,
 )
 from ._logging import configure_from_env
-from ._retry import AttemptObserver, with_retries
+from ._retry import Attempt, AttemptObserver, with_retries
 from ._tracing import tracing_for
 from ._transport import HttpResponse, Transport
 from ._url import Route, encode_query
@@ -84,10 +84,13 @@ class AsyncPostpress:
         if not isinstance(ssl, (bool, _ssl.SSLContext)):
             raise TypeError("ssl must be True, False or an ssl.SSLContext")
         self._transport = Transport(self._settings, http_session, ssl=ssl)
+        self._base_url = self._settings.base_url
         # Without opentelemetry-api the resources get the plain request path: no tracing code.
         self._tracing = tracing_for(self._settings.base_url)
         request = self._request if self._tracing is None else self._traced_request
-        self.chats = AsyncChats(request, self._tracing, self._settings.retry.retry_after_max)
+        self.chats = AsyncChats(
+            request, self._tracing, self._settings.retry.retry_after_max, untraced=self._request
+        )
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
 
     @property
@@ -110,21 +113,30 @@ class AsyncPostpress:
         """True once the client has been closed."""
         return self._transport.closed
 
-    async def _request(
+    def _request(
         self,
         route: Route,
         path: tuple[object, ...],
         query: Mapping[str, object] | None,
         parse: Callable[[HttpResponse], T],
         observer: AttemptObserver | None = None,
-    ) -> T:
+        count: Callable[[Attempt[HttpResponse]], Attempt[HttpResponse]] | None = None,
+    ) -> Awaitable[T]:
         """Call the API at ``route`` (retrying per the policy) and parse the 2xx response.
 
         ``observer`` (a batch's) hears of every failed attempt; a success costs it nothing.
+        ``count`` wraps each attempt (tracing counts them). The call is the retry layer's
+        coroutine itself: no frame of the client's around it.
         """
-        attempt = functools.partial(self._transport.send, self._url(route, path, query))
+        target = self._base_url + route.path(path)
+        if query:
+            target += encode_query(query)
+        attempt: Attempt[HttpResponse]
+        attempt = functools.partial(self._transport.send, URL(target, encoded=True))
+        if count is not None:
+            attempt = count(attempt)
         settings = self._settings
-        return parse(await with_retries(attempt, settings.retry, settings.timeout, observer))
+        return with_retries(attempt, parse, settings.retry, settings.timeout, observer)
 
     def _traced_request(
         self,
@@ -158,18 +170,7 @@ class AsyncPostpress:
         if call is None:  # no tracer provider, or sampled out: nothing to record
             return await self._request(route, path, query, parse, observer)
         with call:
-            send = functools.partial(self._transport.send, self._url(route, path, query))
-            settings = self._settings
-            counted = call.counted(send)
-            return parse(await with_retries(counted, settings.retry, settings.timeout, observer))
-
-    def _url(
-        self, route: Route, path: tuple[object, ...], query: Mapping[str, object] | None
-    ) -> URL:
-        target = self._settings.base_url + route.path(*path)
-        if query:
-            target += encode_query(query)
-        return URL(target, encoded=True)
+            return await self._request(route, path, query, parse, observer, call.counted)
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""

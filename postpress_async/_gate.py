@@ -1,4 +1,6 @@
-"""``Gate``: a semaphore whose uncontended path is an integer check.
+"""``Gate`` and ``Inbox``: the two asyncio primitives of the request path, cut to what it uses.
+
+``Gate`` is a semaphore whose uncontended path is an integer check.
 
 ``asyncio.Semaphore`` costs about 2.5% of a whole loopback request when it never blocks
 (valgrind instruction counts, benchmarks/README.md); the request path passes one or two per
@@ -10,29 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from typing import Generic, TypeVar
 
-__all__ = ["Gate"]
+__all__ = ["Gate", "Inbox"]
+
+T = TypeVar("T")
 
 
 class Gate:
-    """At most ``size`` holders at once: ``if not gate.try_enter(): await gate.enter()``."""
+    """At most ``size`` holders at once; leave with ``gate.leave()``. Enter with::
 
-    __slots__ = ("_free", "_waiters")
+        if gate.free:  # the uncontended path: no call at all
+            gate.free -= 1
+        else:
+            await gate.enter()
+
+    ``free`` is above 0 only while no one waits, so taking a free slot never jumps the queue.
+    """
+
+    __slots__ = ("_waiters", "free")
 
     def __init__(self, size: int) -> None:
-        self._free = size
+        self.free = size
+        """Slots free right now; above 0 only while no one waits."""
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    def try_enter(self) -> bool:
-        """Take a slot if one is free right now."""
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return True
-        return False
-
     async def enter(self) -> None:
-        """Wait for a slot (call after ``try_enter`` said no)."""
-        if self.try_enter():
+        """Take a slot, waiting for one if none is free."""
+        if self.free:
+            self.free -= 1
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -47,9 +55,43 @@ class Gate:
 
     def leave(self) -> None:
         """Give a slot back, to the longest waiter if there is one."""
+        if not self._waiters:
+            self.free += 1
+            return
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(None)  # handed over: ``free`` stays 0
                 return
-        self._free += 1
+        self.free += 1
+
+
+class Inbox(Generic[T]):
+    """A queue of any number of producers and one consumer, in one event loop; never full.
+
+    ``asyncio.Queue`` spends about ten Python calls per item (its bound, its count of
+    unfinished tasks, an ``Event``) and asks for the running loop on every wait; a batch's
+    results need none of it. The consumer reads ``items`` itself and, while it is empty,
+    awaits ``wait()``: ``while not inbox.items: await inbox.wait()``.
+    """
+
+    __slots__ = ("_loop", "_waiter", "items")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[T] = collections.deque()
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: T) -> None:
+        """Add ``item`` and wake the consumer if it waits."""
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future that is done once an item has been put (await it while ``items`` is empty)."""
+        waiter = self._waiter = self._loop.create_future()
+        return waiter

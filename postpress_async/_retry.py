@@ -33,6 +33,7 @@ __all__ = ["Attempt", "AttemptObserver", "with_retries"]
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 Attempt = Callable[[float | None], Awaitable[T]]
 """One attempt; its argument is the seconds left before the overall deadline (None: no limit)."""
 
@@ -125,26 +126,32 @@ class AttemptObserver(Protocol):
 
 
 async def with_retries(
-    attempt: Attempt[T],
+    attempt: Attempt[R],
+    parse: Callable[[R], T],
     policy: RetryPolicy,
     timeout: Timeout,
     observer: AttemptObserver | None = None,
 ) -> T:
-    """Run ``attempt`` and retry its failures as ``policy`` says, within ``timeout.deadline``.
+    """Run ``attempt`` and retry its failures as ``policy`` says, within ``timeout.deadline``;
+    ``parse`` the result of the attempt that succeeded (parsing is never retried).
 
     Every ``PostpressError`` raised after retries carries ``.attempts``. ``observer`` hears
-    of each failed attempt as it happens, retries included.
+    of each failed attempt as it happens, retries included. The parse is applied here so that
+    a call is this one coroutine over its attempt's: the client adds no frame of its own.
     """
     started = time.monotonic()
     try:
-        return await attempt(None)
+        result = await attempt(None)
     except Exception as exc:
         if observer is not None:
             observer.attempt_failed(exc)
         if policy.max_retries == 0 or not policy.retry_if(exc):
             raise
         first_failure = exc  # tenacity is entered only here, never on the happy path
-    return await _retry_after_failure(attempt, first_failure, policy, timeout, started, observer)
+    else:
+        return parse(result)
+    result = await _retry_after_failure(attempt, first_failure, policy, timeout, started, observer)
+    return parse(result)
 
 
 async def _retry_after_failure(

@@ -12,11 +12,12 @@ import asyncio
 import logging
 import ssl as _ssl
 import sys
+import threading
 import time
-from collections.abc import Coroutine
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import aiohttp
+import msgspec
 from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from yarl import URL
@@ -77,8 +78,8 @@ def request_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-class HttpResponse(NamedTuple):
-    """A response as the transport read it."""
+class HttpResponse(msgspec.Struct, frozen=True, gc=False):
+    """A response as the transport read it (a Struct: built in C, once per request)."""
 
     status: int
     headers: CIMultiDictProxy[str]
@@ -135,6 +136,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0  # the thread of the loop, once bound
         self._closed = False
         # Waiting for a pooled connection must not eat into an attempt's timeout: requests
         # queue here, outside it, for one of the connector's connections.
@@ -156,6 +158,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
+            self._thread = threading.get_ident()
         elif self._loop is not loop:
             raise RuntimeError(
                 "this postpress client is bound to the event loop it was first used in; "
@@ -188,33 +191,30 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    def send(self, url: URL, budget: float | None = None) -> Coroutine[Any, Any, HttpResponse]:
+    async def send(self, url: URL, budget: float | None = None) -> HttpResponse:
         """One attempt: GET ``url`` (following same-origin redirects), read a 2xx response.
 
         Any other status raises its ``APIStatusError``. ``budget`` shortens this attempt's
-        timeout to what the overall deadline leaves. The attempt is one coroutine: the request
-        path pays for no frame that only prepares another.
+        timeout to what the overall deadline leaves.
         """
+        # Used in the thread it was first used in, the client takes the session as it is: a
+        # request from another event loop of that thread is refused by aiohttp before it is
+        # sent, and the RuntimeError it raises is checked below. Anything else (first use,
+        # closed, another thread, or a rate limit, which waits in the loop) is checked first.
         session = self._session
-        if session is None or self._closed or self._loop is not asyncio.get_running_loop():
+        if session is None or self._rate is not None or threading.get_ident() != self._thread:
             session = self._open()
+            if self._rate is not None:
+                await self._rate.acquire()
         options = self._request_options
         if budget is not None:  # a retry: no longer than the overall deadline leaves
             options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
-        return self._attempt(session, url, options, budget)
-
-    async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        url: URL,
-        options: dict[str, Any],
-        budget: float | None,
-    ) -> HttpResponse:
-        if self._rate is not None:
-            await self._rate.acquire()
         slots = self._slots
-        if slots is not None and not slots.try_enter():
-            await slots.enter()
+        if slots is not None:
+            if slots.free:  # Gate's uncontended path, inline
+                slots.free -= 1
+            else:
+                await slots.enter()
         try:
             debug = logger.isEnabledFor(logging.DEBUG)
             started = time.perf_counter() if debug else 0.0
@@ -224,20 +224,23 @@ class Transport:
                 try:
                     async with session.get(url, **options) as resp:
                         status = resp.status
-                        if status == 407:  # only a proxy asks for proxy credentials
-                            raise self._failures.refused_by_proxy(status, tunnel=False)
-                        if status in _REDIRECTS and "Location" in resp.headers:
-                            url = self._redirect_target(url, status, resp.headers, hops)
-                            hops += 1
-                            continue
-                        limit = self._max_size if status < 300 else ERROR_BODY_LIMIT
-                        length = resp.content_length
+                        headers = resp.headers
+                        ok = 200 <= status < 300
+                        # aiohttp has checked that Content-Length is a number to read the body.
+                        length = headers.get("Content-Length")
                         if (
-                            length is not None
-                            and length <= limit
-                            and "Content-Encoding" not in resp.headers
+                            ok
+                            and length is not None
+                            and "Content-Encoding" not in headers
+                            and int(length) <= self._max_size
                         ):
                             body = await resp.read()  # the usual response: no frame of _read's
+                        elif status == 407:  # only a proxy asks for proxy credentials
+                            raise self._failures.refused_by_proxy(status, tunnel=False)
+                        elif status in _REDIRECTS and "Location" in headers:
+                            url = self._redirect_target(url, status, headers, hops)
+                            hops += 1
+                            continue
                         else:
                             body = await self._read(resp)
                         if debug:
@@ -245,9 +248,9 @@ class Transport:
                             logger.debug(
                                 "GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed
                             )
-                        if 200 <= status < 300:
-                            return HttpResponse(status, resp.headers, body, url)
-                        raise status_error(status, resp.headers, body, url=shown_url(url))
+                        if ok:
+                            return HttpResponse(status, headers, body, url)
+                        raise status_error(status, headers, body, url=shown_url(url))
                 except _TIMEOUTS as exc:
                     raise timeout_error(exc, url, self._settings.timeout, budget) from exc
                 # A response error's repr carries the request headers (the key, the proxy's
@@ -267,6 +270,9 @@ class Transport:
                     raise APIConnectionError(
                         f"GET {shown_path(url)} failed: {describe(exc)}"
                     ) from exc
+                except RuntimeError:
+                    self._open()  # from another event loop: raise that error, not aiohttp's
+                    raise
                 raise failure
         finally:
             if slots is not None:

@@ -59,7 +59,7 @@ def encode_query(params: Mapping[str, object]) -> str:
 class Route:
     """An endpoint's path template, such as ``/chats/{chat_id}``, compiled once."""
 
-    __slots__ = ("_names", "_pieces", "name", "template")
+    __slots__ = ("_head", "_names", "_pieces", "_tail", "name", "template")
 
     def __init__(self, template: str, *, name: str | None = None) -> None:
         self.template = template
@@ -68,15 +68,24 @@ class Route:
         """The operation, such as ``chats.retrieve``: the name of its tracing span."""
         self._pieces = _PARAM.split(template)  # literal, name, literal, name, …, literal
         self._names = tuple(self._pieces[1::2])
+        # A route of one parameter (the usual one) fills it without a loop.
+        self._head, self._tail = (
+            (self._pieces[0], self._pieces[2]) if len(self._names) == 1 else ("", "")
+        )
 
-    def path(self, *values: object) -> str:
-        """The path with each parameter encoded as one segment, in template order."""
+    def path(self, values: tuple[object, ...]) -> str:
+        """The path with each of ``values`` encoded as one segment, in template order."""
+        if len(values) == 1 == len(self._names):
+            value = values[0]
+            if type(value) is str and _PLAIN(value):  # the usual id: its own encoding
+                return self._head + value + self._tail
+        return self._filled(values)
+
+    def _filled(self, values: tuple[object, ...]) -> str:
         names = self._names
         if len(values) != len(names):
             raise TypeError(f"{self.template} takes {len(names)} path values")
         pieces = self._pieces
-        if len(values) == 1:  # the usual route: no loop
-            return pieces[0] + encode_segment(values[0], names[0]) + pieces[2]
         out = pieces[0]
         for index, value in enumerate(values):
             out += encode_segment(value, names[index]) + pieces[2 * index + 2]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -379,6 +380,39 @@ def test_client_used_from_a_second_event_loop_is_refused() -> None:
         finally:
             first.close()
             second.close()
+
+
+def test_client_used_from_another_thread_while_its_loop_runs_is_refused() -> None:
+    with FakePostpress() as server:
+        chat_id = server.add_chat(EXAMPLE)
+        client = client_for(server.base_url)
+        home = asyncio.new_event_loop()
+        thread = threading.Thread(target=home.run_forever, daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(client.chats.retrieve(chat_id), home).result(10)
+            busy, release = threading.Event(), threading.Event()
+
+            async def hold_the_loop() -> None:  # a task of the client's loop is running now
+                busy.set()
+                release.wait(10)
+
+            holding = asyncio.run_coroutine_threadsafe(hold_the_loop(), home)
+            assert busy.wait(10)
+            try:
+                with pytest.raises(RuntimeError, match="event loop"):
+                    asyncio.run(client.chats.retrieve(chat_id))
+            finally:
+                release.set()
+                holding.result(10)
+            with pytest.raises(RuntimeError, match="event loop"):
+                asyncio.run(client.chats.retrieve(chat_id))  # and with that loop idle
+            assert server.request_count == 1
+            asyncio.run_coroutine_threadsafe(client.aclose(), home).result(10)
+        finally:
+            home.call_soon_threadsafe(home.stop)
+            thread.join(10)
+            home.close()
 
 
 def test_repr_names_the_url_but_not_the_key() -> None:
