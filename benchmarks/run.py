@@ -66,15 +66,28 @@ def run_case(path: Path, lib: str, repeat: int) -> dict[str, Any]:
     return result
 
 
-def orders(libs: list[str], rounds: int) -> list[list[str]]:
-    """Rotate and alternate direction so no case always runs first, last or after another."""
+def orders(
+    libs: list[str], rounds: int, pairs: list[tuple[str, str]] | None = None
+) -> list[list[str]]:
+    """Rotate and alternate direction so no case always runs first, last or after another.
+
+    The two cases of each of ``pairs`` (a target's case and the one it is compared with) stay
+    back to back, in alternating order, so that their ratio is taken within seconds.
+    """
+    groups: list[list[str]] = []
+    grouped: set[str] = set()
+    for first, second in pairs or []:
+        if first in libs and second in libs and not {first, second} & grouped:
+            groups.append([first, second])
+            grouped |= {first, second}
+    groups += [[lib] for lib in libs if lib not in grouped]
     result = []
     for round_ in range(rounds):
-        shift = round_ % len(libs)
-        order = libs[shift:] + libs[:shift]
+        shift = round_ % len(groups)
+        order = groups[shift:] + groups[:shift]
         if round_ % 2:
-            order.reverse()
-        result.append(order)
+            order = [group[::-1] for group in reversed(order)]
+        result.append([lib for group in order for lib in group])
     return result
 
 
@@ -100,7 +113,8 @@ def run_whole(
     """Per case, the figures of each round's process; the fixture is up for all of them."""
     figures: dict[str, list[dict[str, float]]] = {lib: [] for lib in libs}
     with fixture_env(suite):
-        for round_, order in enumerate(orders(libs, rounds)):
+        pairs = [(t.case, t.versus) for t in suite.targets if t.versus is not None]
+        for round_, order in enumerate(orders(libs, rounds, pairs)):
             for lib in order:
                 result = run_case(path, lib, 1)
                 figures[lib].append({c.key: result[c.key] for c in suite.columns})
@@ -119,6 +133,30 @@ def medians_of(figures: dict[str, list[dict[str, float]]]) -> dict[str, dict[str
             values = [f[key] for f in rounds if key in f and not math.isnan(f[key])]
             result[lib][key] = statistics.median(values) if values else math.nan
     return result
+
+
+def paired(
+    figures: dict[str, list[dict[str, float]]], lib: str, versus: str, column: Column
+) -> list[float]:
+    """``lib``'s figure against ``versus``'s in each round (oriented as ``Column.speed``).
+
+    The cases of a round run back to back, so a round's ratio is taken on a machine in one
+    state; a shared machine that slows down for minutes moves both figures, not the ratio.
+    """
+    result = []
+    for mine, theirs in zip(figures[lib], figures[versus], strict=True):
+        value, reference = mine.get(column.key, math.nan), theirs.get(column.key, math.nan)
+        if not (math.isnan(value) or math.isnan(reference)):
+            result.append(column.speed(value, reference))
+    return result
+
+
+def paired_median(
+    figures: dict[str, list[dict[str, float]]], lib: str, versus: str, column: Column
+) -> float:
+    """The median over rounds of ``lib``'s ratio to ``versus`` (NaN if never both ran)."""
+    ratios = paired(figures, lib, versus, column)
+    return statistics.median(ratios) if ratios else math.nan
 
 
 def ratio(seconds: float, baseline: float) -> str:
@@ -154,7 +192,6 @@ def speed_ratio(speed: float) -> str:
 def whole_table(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> str:
     """One row per case, ordered by the first column; a "vs." after each column that asks."""
     result = medians_of(figures)
-    base = result.get(suite.baseline, {})
     header, align = ["lib"], ["---"]
     for column in suite.columns:
         header.append(column.header)
@@ -176,19 +213,22 @@ def whole_table(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> str
             value = values.get(column.key, math.nan)
             cells.append(column.show(value))
             if column.versus:
-                reference = base.get(column.key, math.nan)
                 if lib == suite.baseline:
                     cells.append("baseline")
-                elif math.isnan(value) or math.isnan(reference):
+                elif suite.baseline not in figures:
                     cells.append("n/a")
                 else:
-                    cells.append(speed_ratio(column.speed(value, reference)))
+                    cells.append(speed_ratio(paired_median(figures, lib, suite.baseline, column)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def target_lines(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> list[str]:
-    """Each target, its measured value from the medians, and whether it is met."""
+    """Each target, its measured value, and whether it is met.
+
+    A figure is the median over rounds; a ratio to another case is the median of the rounds'
+    ratios, shown with their range.
+    """
     result = medians_of(figures)
     columns: dict[str, Column] = {c.key: c for c in suite.columns}
     lines = []
@@ -198,9 +238,11 @@ def target_lines(suite: Suite, figures: dict[str, list[dict[str, float]]]) -> li
             continue
         value = result[target.case].get(target.key, math.nan)
         if target.versus is not None:
-            reference = result[target.versus].get(target.key, math.nan)
-            value = columns[target.key].speed(value, reference)
-            shown = speed_ratio(value)
+            column = columns[target.key]
+            ratios = paired(figures, target.case, target.versus, column)
+            value = statistics.median(ratios) if ratios else math.nan
+            spread = f"{min(ratios):.2f} to {max(ratios):.2f}" if ratios else "none"
+            shown = f"{speed_ratio(value)} (rounds: {spread})"
         else:
             shown = columns[target.key].show(value)
         met = (target.at_least is None or value >= target.at_least) and (
@@ -273,9 +315,10 @@ def whole_report(
             "",
             *target_lines(suite, figures),
             f"- Run: {date}, `python benchmarks/run.py {suite.name} --rounds {rounds}{scaled}`: "
-            f"each case in its own process per round, the order rotated and alternated between "
-            f"rounds; {suite.method}. Each figure is the median over the {rounds} rounds; "
-            '"vs." is the ratio of medians to the baseline, above 1 is better.',
+            "each case in its own process per round, the order rotated and alternated between "
+            f"rounds (the two cases of a target back to back); {suite.method}. Each figure is "
+            f'the median over the {rounds} rounds; "vs." is the median over the rounds of each '
+            "round's ratio to the baseline, above 1 is better.",
             f"- Machine: {machine()}",
             f"- Versions: {versions(suite.packages)}",
         ]

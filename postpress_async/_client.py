@@ -85,6 +85,7 @@ class AsyncPostpress:
             raise TypeError("ssl must be True, False or an ssl.SSLContext")
         self._transport = Transport(self._settings, http_session, ssl=ssl)
         self._base_url = self._settings.base_url
+        self._retry, self._timeout = self._settings.retry, self._settings.timeout
         # Without opentelemetry-api the resources get the plain request path: no tracing code.
         self._tracing = tracing_for(self._settings.base_url)
         request = self._request if self._tracing is None else self._traced_request
@@ -135,8 +136,7 @@ class AsyncPostpress:
         attempt = functools.partial(self._transport.send, URL(target, encoded=True))
         if count is not None:
             attempt = count(attempt)
-        settings = self._settings
-        return with_retries(attempt, parse, settings.retry, settings.timeout, observer)
+        return with_retries(attempt, parse, self._retry, self._timeout, observer)
 
     def _traced_request(
         self,

@@ -59,7 +59,7 @@ def encode_query(params: Mapping[str, object]) -> str:
 class Route:
     """An endpoint's path template, such as ``/chats/{chat_id}``, compiled once."""
 
-    __slots__ = ("_head", "_names", "_pieces", "_tail", "name", "template")
+    __slots__ = ("_head", "_names", "_one", "_pieces", "_tail", "name", "template")
 
     def __init__(self, template: str, *, name: str | None = None) -> None:
         self.template = template
@@ -68,14 +68,13 @@ class Route:
         """The operation, such as ``chats.retrieve``: the name of its tracing span."""
         self._pieces = _PARAM.split(template)  # literal, name, literal, name, …, literal
         self._names = tuple(self._pieces[1::2])
-        # A route of one parameter (the usual one) fills it without a loop.
-        self._head, self._tail = (
-            (self._pieces[0], self._pieces[2]) if len(self._names) == 1 else ("", "")
-        )
+        # A route of one parameter (the usual one) is filled without a loop.
+        self._one = len(self._names) == 1
+        self._head, self._tail = (self._pieces[0], self._pieces[2]) if self._one else ("", "")
 
     def path(self, values: tuple[object, ...]) -> str:
         """The path with each of ``values`` encoded as one segment, in template order."""
-        if len(values) == 1 == len(self._names):
+        if self._one and len(values) == 1:
             value = values[0]
             if type(value) is str and _PLAIN(value):  # the usual id: its own encoding
                 return self._head + value + self._tail
@@ -84,7 +83,8 @@ class Route:
     def _filled(self, values: tuple[object, ...]) -> str:
         names = self._names
         if len(values) != len(names):
-            raise TypeError(f"{self.template} takes {len(names)} path values")
+            count = f"{len(names)} path value" + ("" if len(names) == 1 else "s")
+            raise TypeError(f"{self.template} takes {count}, got {len(values)}")
         pieces = self._pieces
         out = pieces[0]
         for index, value in enumerate(values):
