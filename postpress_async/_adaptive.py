@@ -58,7 +58,7 @@ class AdaptiveLimit:
     )
 
     def __init__(self, ceiling: int, *, retry_after_max: float = 60.0) -> None:
-        self._ceiling = ceiling
+        self._ceiling = float(ceiling)  # compared with the float limit on every release
         self._limit = float(min(ceiling, INITIAL_LIMIT))
         self._allowed = int(self._limit)
         self._threshold = float(ceiling)  # slow start until the first overload
@@ -126,7 +126,7 @@ class AdaptiveLimit:
             limit = self._limit
             if limit < self._ceiling:
                 limit += 1.0 if limit < self._threshold else 1.0 / limit
-                self._limit = limit = min(limit, float(self._ceiling))
+                self._limit = limit = min(limit, self._ceiling)
                 self._allowed = int(limit)
         if self._waiters:
             self._wake()

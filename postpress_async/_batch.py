@@ -366,7 +366,10 @@ async def _run(
                     failed += 1
                 if on_progress is not None:
                     on_progress(done, failed)
-                window.leave()
+                if window.waiters:
+                    window.leave()
+                else:  # Gate's uncontended path, inline
+                    window.free += 1
                 yield item
                 continue
             waiting[item.index] = item

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, Awaitable, Iterable
 
 from ._adaptive import AdaptiveLimit
 from ._batch import BatchResults, ProgressCallback, fetch_many, validate_batch_args
-from ._codec import decode_chat
+from ._codec import decode_chat, decode_chat_body
 from ._models import Chat
 from ._resource import Request
 from ._response import RawResponse
@@ -22,10 +22,6 @@ CHAT = Route("/chats/{chat_id}", name="chats.retrieve")
 def _account_query(account_id: str | None) -> dict[str, object] | None:
     """The query of a chat request: ``account_id`` when given."""
     return None if account_id is None else {"account_id": account_id}
-
-
-def _chat(response: HttpResponse) -> Chat:
-    return decode_chat(response.content)
 
 
 def _raw_chat(response: HttpResponse) -> RawResponse[Chat]:
@@ -63,7 +59,7 @@ class AsyncChats:
         ``chat_id`` is a postpress id or, with ``account_id``, a provider id.
         """
         query = _account_query(account_id)
-        return await self._request(CHAT, (chat_id,), query, _chat)
+        return await self._request(CHAT, (chat_id,), query, decode_chat_body)
 
     def retrieve_many(
         self,
@@ -98,7 +94,7 @@ class AsyncChats:
         request = self._request if traced else self._untraced
 
         def fetch(chat_id: str) -> Awaitable[Chat]:  # the request's own coroutine, no wrapper
-            return request(CHAT, (chat_id,), query, _chat, observer)
+            return request(CHAT, (chat_id,), query, decode_chat_body, observer)
 
         if not traced:  # no span could record: the plain path, no batch span
             return fetch_many(

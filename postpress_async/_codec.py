@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -23,7 +23,15 @@ from ._models import (
     UnknownAttachment,
 )
 
-__all__ = ["decode_chat"]
+__all__ = ["HasBody", "decode_chat", "decode_chat_body"]
+
+
+class HasBody(Protocol):
+    """A response as the transport read it: its body is ``content``."""
+
+    @property
+    def content(self) -> bytes: ...
+
 
 _decode_typed = msgspec.json.Decoder(Chat).decode
 _decode_untyped = msgspec.json.Decoder().decode
@@ -56,16 +64,28 @@ def decode_chat(data: bytes | str) -> Chat:
     """Decode a ``GET /chats/{chat_id}`` body; any bad input raises ``ResponseDecodeError``."""
     try:
         return _decode_typed(data)
-    except msgspec.ValidationError as exc:
-        first_error: Exception = exc
-    except Exception as exc:  # any bytes at all: nothing but our own error escapes
+    except Exception as exc:
+        return _decode_after(exc, data)
+
+
+def decode_chat_body(response: HasBody) -> Chat:
+    """``decode_chat(response.content)`` in one call: the parse of every chat request."""
+    try:
+        return _decode_typed(response.content)
+    except Exception as exc:
+        return _decode_after(exc, response.content)
+
+
+def _decode_after(exc: Exception, data: bytes | str) -> Chat:
+    """The slow path, once the typed decode failed with ``exc``."""
+    if not isinstance(exc, msgspec.ValidationError):  # any bytes at all: only our own error
         raise _decode_error(exc) from exc
     try:
         chat = _decode_leniently(data)
-    except Exception as exc:
-        raise _decode_error(exc) from exc
+    except Exception as lenient_exc:
+        raise _decode_error(lenient_exc) from lenient_exc
     if chat is None:
-        raise _decode_error(first_error) from first_error
+        raise _decode_error(exc) from exc
     return chat
 
 

@@ -20,22 +20,28 @@ T = TypeVar("T")
 
 
 class Gate:
-    """At most ``size`` holders at once; leave with ``gate.leave()``. Enter with::
+    """At most ``size`` holders at once. The request path writes both uncontended paths inline::
 
-        if gate.free:  # the uncontended path: no call at all
+        if gate.free:  # enter
             gate.free -= 1
         else:
             await gate.enter()
+        ...
+        if gate.waiters:  # leave
+            gate.leave()
+        else:
+            gate.free += 1
 
     ``free`` is above 0 only while no one waits, so taking a free slot never jumps the queue.
     """
 
-    __slots__ = ("_waiters", "free")
+    __slots__ = ("free", "waiters")
 
     def __init__(self, size: int) -> None:
         self.free = size
         """Slots free right now; above 0 only while no one waits."""
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        """Those waiting for a slot, longest first (read it; only ``enter`` adds to it)."""
 
     async def enter(self) -> None:
         """Take a slot, waiting for one if none is free."""
@@ -43,23 +49,20 @@ class Gate:
             self.free -= 1
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self.waiters.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # the slot arrived as we were cancelled: pass it on
             else:
-                self._waiters.remove(waiter)
+                self.waiters.remove(waiter)
             raise
 
     def leave(self) -> None:
         """Give a slot back, to the longest waiter if there is one."""
-        if not self._waiters:
-            self.free += 1
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        while self.waiters:
+            waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # handed over: ``free`` stays 0
                 return

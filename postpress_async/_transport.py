@@ -100,6 +100,7 @@ class Transport:
         self._settings = settings
         self._headers = request_headers(settings)
         self._max_size = settings.max_response_size
+        self._max_digits = len(str(self._max_size))
         self._timeout = client_timeout(settings.timeout)
         proxy = settings.proxy
         if session is not None and proxy is not None and proxy.source != "proxy":
@@ -225,14 +226,15 @@ class Transport:
                     async with session.get(url, **options) as resp:
                         status = resp.status
                         headers = resp.headers
-                        ok = 200 <= status < 300
+                        ok = status // 100 == 2
                         # aiohttp has checked that Content-Length is a number to read the body.
                         length = headers.get("Content-Length")
                         if (
                             ok
                             and length is not None
                             and "Content-Encoding" not in headers
-                            and int(length) <= self._max_size
+                            # fewer digits than the cap is below it: no int() to compare
+                            and (len(length) < self._max_digits or int(length) <= self._max_size)
                         ):
                             body = await resp.read()  # the usual response: no frame of _read's
                         elif status == 407:  # only a proxy asks for proxy credentials
@@ -276,7 +278,10 @@ class Transport:
                 raise failure
         finally:
             if slots is not None:
-                slots.leave()
+                if slots.waiters:
+                    slots.leave()
+                else:  # Gate's uncontended path, inline
+                    slots.free += 1
 
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int

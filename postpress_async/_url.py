@@ -14,8 +14,9 @@ from urllib.parse import quote
 __all__ = ["Route", "encode_query", "encode_segment"]
 
 _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
-_PLAIN = re.compile(r"[A-Za-z0-9_~-]+").fullmatch
-"""Values made only of unreserved characters other than ".": their own encoding."""
+# A value that is an ASCII identifier (letters, digits, "_"; the usual id) is its own
+# encoding: ``value.isascii() and value.isidentifier()`` says so in half the time a regular
+# expression takes. Anything else, unreserved or not, goes through quote().
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -36,7 +37,7 @@ def _percent_encoded(value: str, name: str) -> str:
 
 def encode_segment(value: object, name: str) -> str:
     """``value`` percent-encoded as exactly one path segment; ``name`` is used in errors."""
-    if isinstance(value, str) and _PLAIN(value):  # the usual id: skip quote()'s work
+    if isinstance(value, str) and value.isascii() and value.isidentifier():  # the usual id
         return value
     segment = _percent_encoded(_checked(value, name), name)
     return _DOT_SEGMENTS.get(segment, segment)
@@ -76,7 +77,7 @@ class Route:
         """The path with each of ``values`` encoded as one segment, in template order."""
         if self._one and len(values) == 1:
             value = values[0]
-            if type(value) is str and _PLAIN(value):  # the usual id: its own encoding
+            if type(value) is str and value.isascii() and value.isidentifier():
                 return self._head + value + self._tail
         return self._filled(values)
 
