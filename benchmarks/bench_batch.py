@@ -2,6 +2,7 @@
 
     python benchmarks/run.py batch                              # both cases, a table
     python benchmarks/bench_batch.py --lib retrieve_many --scale 0.1   # one case, one JSON line
+    python benchmarks/bench_batch.py --paired                   # both, alternating in one process
 
 Both cases read 100,000 ids from a generator (never a list) at concurrency 64 against the
 canned server of the throughput suite, and consume every result as it comes:
@@ -27,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import resource
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any
 
-from _harness import Column, Figures, Suite, Target, main, scaled
+from _harness import Column, Figures, Suite, Target, main, pin_to_client_core, scaled
 from _server import Meter, base_url, payload, running
 
 IDS = 100_000
@@ -149,6 +151,40 @@ def retrieve_many(loop: str = "asyncio", adaptive: bool = True) -> Figures:
     return run_on(loop, run)
 
 
+def hand_written_pool(
+    session: Any, decode: Callable[[bytes], Any], prefix: str
+) -> Callable[[Iterator[str]], AsyncIterator[Any]]:
+    """The baseline: 64 tasks pull ids, ``session.get`` + ``read()`` + decode, and hand each
+    Chat to the consumer through an ``asyncio.Queue`` of 128."""
+    done = object()
+
+    async def many(ids: Iterator[str]) -> AsyncIterator[Any]:
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * CONCURRENCY)
+
+        async def worker() -> None:
+            try:
+                for chat_id in ids:
+                    async with session.get(prefix + chat_id) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"status {resp.status}")
+                        body = await resp.read()
+                    await queue.put(decode(body))
+            finally:
+                await queue.put(done)
+
+        workers = [asyncio.create_task(worker()) for _ in range(CONCURRENCY)]
+        running = len(workers)
+        while running:
+            item = await queue.get()
+            if item is done:
+                running -= 1
+                continue
+            yield item
+        await asyncio.gather(*workers)
+
+    return many
+
+
 def aiohttp_pool(loop: str = "asyncio") -> Figures:
     import aiohttp
     import msgspec
@@ -156,39 +192,86 @@ def aiohttp_pool(loop: str = "asyncio") -> Figures:
     import postpress_async as pp
 
     decode = msgspec.json.Decoder(pp.Chat).decode
-    prefix = base_url() + "/chats/"
-    done = object()
 
     async def run() -> Figures:
         async with aiohttp.ClientSession(headers={"X-API-KEY": "k"}) as session:
-
-            async def many(ids: Iterator[str]) -> AsyncIterator[Any]:
-                queue: asyncio.Queue[object] = asyncio.Queue(maxsize=2 * CONCURRENCY)
-
-                async def worker() -> None:
-                    try:
-                        for chat_id in ids:
-                            async with session.get(prefix + chat_id) as resp:
-                                if resp.status != 200:
-                                    raise RuntimeError(f"status {resp.status}")
-                                body = await resp.read()
-                            await queue.put(decode(body))
-                    finally:
-                        await queue.put(done)
-
-                workers = [asyncio.create_task(worker()) for _ in range(CONCURRENCY)]
-                running = len(workers)
-                while running:
-                    item = await queue.get()
-                    if item is done:
-                        running -= 1
-                        continue
-                    yield item
-                await asyncio.gather(*workers)
-
+            many = hand_written_pool(session, decode, base_url() + "/chats/")
             return await measure(many, lambda chat: chat)
 
     return run_on(loop, run)
+
+
+def paired(rounds: int = 30, ids: int = 3_000) -> None:
+    """``retrieve_many`` against the pool in one process per loop, in alternating blocks.
+
+    On a shared machine two processes a few seconds apart differ by ±20%, more than the gap
+    being measured. Here both run in one process on one event loop (both import aiohttp,
+    msgspec and postpress_async anyway), in blocks of ``ids`` ids that alternate which goes
+    first; each round's ratio is taken between two blocks a fraction of a second apart, and
+    the median of the ratios is reported with their quartiles.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with running() as env:
+        for loop in ("asyncio", "uvloop"):
+            code = f"import bench_batch as b; b._paired_in_process({loop!r}, {rounds}, {ids})"
+            subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=Path(__file__).parent,
+                env={**os.environ, **env},
+                check=True,
+            )
+
+
+def _paired_in_process(loop: str, rounds: int, ids: int) -> None:
+    import statistics
+    import time
+
+    import aiohttp
+    import msgspec
+
+    import postpress_async as pp
+
+    pin_to_client_core()
+    decode = msgspec.json.Decoder(pp.Chat).decode
+
+    async def run() -> dict[str, list[float]]:
+        async with (
+            pp.AsyncPostpress(api_key="k", base_url=base_url()) as client,
+            aiohttp.ClientSession(headers={"X-API-KEY": "k"}) as session,
+        ):
+            pool = hand_written_pool(session, decode, base_url() + "/chats/")
+
+            def many(chat_ids: Iterator[str]) -> AsyncIterator[Any]:
+                return client.chats.retrieve_many(chat_ids, concurrency=CONCURRENCY)
+
+            cases: list[tuple[str, Callable[[Iterator[str]], AsyncIterator[Any]], Any]] = [
+                ("aiohttp-pool", pool, lambda chat: chat),
+                ("retrieve_many", many, lambda result: result.unwrap()),
+            ]
+            for _, fetch, unwrap in cases:  # warm up both
+                await consume(fetch(id_stream(WARMUP)), unwrap)
+            rates: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+            for round_ in range(rounds):
+                for name, fetch, unwrap in cases if round_ % 2 else cases[::-1]:
+                    started = time.perf_counter()
+                    assert await consume(fetch(id_stream(ids)), unwrap) == ids
+                    rates[name].append(ids / (time.perf_counter() - started))
+            return rates
+
+    rates = run_on(loop, run)
+    ratios = sorted(
+        m / p for m, p in zip(rates["retrieve_many"], rates["aiohttp-pool"], strict=True)
+    )
+    low, median, high = statistics.quantiles(ratios, n=4)
+    print(
+        f"{loop:<8} retrieve_many / aiohttp-pool, ids/s: median {median:.3f}x "
+        f"(quartiles {low:.3f} to {high:.3f}; {rounds} rounds of {ids:,} ids each; "
+        f"pool {statistics.median(rates['aiohttp-pool']):,.0f} ids/s, "
+        f"retrieve_many {statistics.median(rates['retrieve_many']):,.0f} ids/s)"
+    )
 
 
 def describe() -> str:
@@ -245,4 +328,9 @@ SUITE = Suite(
 )
 
 if __name__ == "__main__":
-    main(SUITE)
+    import sys
+
+    if sys.argv[1:] == ["--paired"]:
+        paired()
+    else:
+        main(SUITE)
