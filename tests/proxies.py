@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from support import HANG
@@ -136,6 +137,8 @@ class ForwardProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        """Both ends of every open connection, so that ``astop`` can cut them all."""
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -147,14 +150,31 @@ class ForwardProxy:
     # -- serving --------------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         self._writers.add(writer)
         try:
             await self._serve(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
-            self._writers.discard(writer)
-            writer.close()
+            await self._close(writer)
+            self._handlers.discard(handler)
+
+    async def _open_upstream(
+        self, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+        self._writers.add(up_writer)
+        return up_reader, up_writer
+
+    async def _close(self, writer: asyncio.StreamWriter) -> None:
+        """Close one end and wait until its socket is closed, so that none is left open."""
+        self._writers.discard(writer)
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -176,7 +196,7 @@ class ForwardProxy:
                 return
             host, _, port = target.rpartition(":")
             try:
-                up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                up_reader, up_writer = await self._open_upstream(host.strip("[]"), int(port))
             except OSError:
                 await _answer(writer, 502)
                 return
@@ -185,13 +205,13 @@ class ForwardProxy:
                 await writer.drain()
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             finally:
-                up_writer.close()
+                await self._close(up_writer)
             return
         url = urlsplit(target)
         if url.scheme != "http" or not url.hostname:
             await _answer(writer, 400)
             return
-        up_reader, up_writer = await asyncio.open_connection(url.hostname, url.port or 80)
+        up_reader, up_writer = await self._open_upstream(url.hostname, url.port or 80)
         keep = [
             f"{k}:{v}"
             for k, _, v in headers
@@ -204,7 +224,7 @@ class ForwardProxy:
             await up_writer.drain()
             await _pipe(up_reader, writer)
         finally:
-            up_writer.close()
+            await self._close(up_writer)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -215,13 +235,16 @@ class ForwardProxy:
         return self
 
     async def astop(self) -> None:
-        """Stop serving and cut every connection."""
+        """Stop serving, cut every connection, and wait until each handler has closed its
+        sockets (before 3.12, ``Server.wait_closed`` does not wait for the handlers)."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
             for writer in list(self._writers):
                 writer.close()
             await server.wait_closed()
+            if self._handlers:
+                await asyncio.wait(list(self._handlers), timeout=HANG)
 
     async def __aenter__(self) -> ForwardProxy:
         return await self.astart()
