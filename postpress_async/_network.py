@@ -11,13 +11,16 @@ show a proxy only as its URL without credentials.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
+import asyncio.sslproto
 import base64
 import re
 import ssl as _ssl
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from ._config import Settings, Timeout
@@ -28,11 +31,13 @@ from ._tls import verifying_context
 
 __all__ = [
     "CERTIFICATE_ERRORS",
+    "READ_SIZE",
     "Failures",
     "connector",
     "describe",
     "proxy_authorization",
     "proxy_options",
+    "read_in_pieces",
     "shown_path",
     "shown_url",
     "socks_errors",
@@ -79,10 +84,53 @@ def proxy_options(proxy: Proxy | None, *, tunnel: bool) -> dict[str, Any]:
     return options
 
 
+READ_SIZE: Final = 64 * 1024
+"""The most one read of a connection takes at once, on asyncio's own event loop.
+
+asyncio reads up to 256 KiB at a time, each read into a new bytes object cut down to what
+arrived. That size is above glibc's 128 KiB mmap threshold, so every read of a response maps,
+remaps and unmaps memory: three system calls and two page faults, about a fifth of the CPU
+time of a whole request on loopback (benchmarks/README.md). 64 KiB comes from the heap.
+"""
+
+
+_SOCKET_TRANSPORTS: Final = tuple(
+    cls
+    for cls in (getattr(asyncio.selector_events, "_SelectorSocketTransport", None),)
+    if isinstance(cls, type)
+)
+
+
+def read_in_pieces(transport: asyncio.BaseTransport) -> None:
+    """Make a new connection of asyncio's own loop read at most ``READ_SIZE`` at a time.
+
+    Plain TCP: the socket transport's ``max_size``. TLS (Python 3.11+): the TLS layer's, which
+    decrypts into a new bytes object of that size (its socket reads go into one buffer already).
+    Any other transport (uvloop's reads into one buffer; Python 3.10's TLS) is left as it is.
+    """
+    if isinstance(transport, _SOCKET_TRANSPORTS):
+        cast(Any, transport).max_size = READ_SIZE  # asyncio's own attribute, read on each recv
+        return
+    tls = getattr(transport, "_ssl_protocol", None)
+    if isinstance(tls, asyncio.sslproto.SSLProtocol) and hasattr(tls, "_do_read__copied"):
+        cast(Any, tls).max_size = READ_SIZE  # the same, read on each decrypting read
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, each new connection set to read in ``READ_SIZE`` pieces."""
+
+    async def _wrap_create_connection(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[asyncio.Transport, ResponseHandler]:
+        transport, protocol = await super()._wrap_create_connection(*args, **kwargs)
+        read_in_pieces(transport)
+        return transport, protocol
+
+
 def connector(proxy: Proxy | None, **settings: Any) -> aiohttp.TCPConnector:
     """The client's own connector: direct, or through a SOCKS proxy."""
     if proxy is None or not proxy.is_socks:
-        return aiohttp.TCPConnector(**settings)
+        return _Connector(**settings)
     from aiohttp_socks import ProxyConnector, ProxyType
 
     return ProxyConnector(
