@@ -10,6 +10,7 @@ server counts the connections the client opened.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from rawserver import Exchange, RawServer, response_head
@@ -34,6 +35,17 @@ TOO_LARGE = answer(200, {"Content-Type": "application/json"}, b" " * (4 * 1024 *
 client refuses it, so its connection cannot be reused."""
 
 
+def one_connection_client(server: RawServer, **options: Any) -> pp.AsyncPostpress:
+    """A client of ``server`` whose pool holds one connection, with no retries."""
+    return pp.AsyncPostpress(
+        "pp_test_key",
+        base_url=server.base_url,
+        max_retries=0,
+        limits=pp.Limits(max_connections=1),
+        **options,
+    )
+
+
 async def test_each_kind_of_response_gives_its_connection_back() -> None:
     script = [CHAT, NOT_FOUND, CHAT, FORBIDDEN_REDIRECT, CHAT, TOO_LARGE, CHAT]
     connection_of_hit: list[object] = []
@@ -45,13 +57,7 @@ async def test_each_kind_of_response_gives_its_connection_back() -> None:
 
     async with (
         RawServer(behave) as server,
-        pp.AsyncPostpress(
-            "pp_test_key",
-            base_url=server.base_url,
-            max_retries=0,
-            max_response_size=8000,
-            limits=pp.Limits(max_connections=1),
-        ) as client,
+        one_connection_client(server, max_response_size=8000) as client,
     ):
 
         async def call() -> object:
@@ -98,15 +104,7 @@ async def test_a_cancelled_call_gives_its_connection_back(phase: str) -> None:
         await exchange.send(CHAT)
         return True
 
-    async with (
-        RawServer(behave) as server,
-        pp.AsyncPostpress(
-            "pp_test_key",
-            base_url=server.base_url,
-            max_retries=0,
-            limits=pp.Limits(max_connections=1),
-        ) as client,
-    ):
+    async with RawServer(behave) as server, one_connection_client(server) as client:
         first = asyncio.create_task(client.chats.retrieve(EXAMPLE_ID))
         await asyncio.wait_for(stalled.wait(), BOUND)
         await asyncio.sleep(0.05)  # let what was sent arrive
