@@ -15,7 +15,7 @@ import http.server
 import ssl
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -61,17 +61,28 @@ def serving(tls: ssl.SSLContext | None) -> Iterator[str]:
         thread.join()
 
 
-async def peak_over(requests: int, get: object) -> int:
-    """The allocation peak, in bytes, over ``requests`` calls of ``get`` (after one untraced)."""
-    assert callable(get)
-    await get()  # opens the connection (TLS allocates its one receive buffer here)
-    tracemalloc.start()
-    try:
+class Peak:
+    """The allocation peak, in bytes, over a ``with`` block (``bytes``, once it has ended)."""
+
+    bytes = 0
+
+    def __enter__(self) -> Peak:
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+async def peak_over(requests: int, get: Callable[[], Awaitable[object]]) -> int:
+    """The allocation peak over ``requests`` calls of ``get``, after one untraced call (it
+    opens the connection; TLS allocates its one receive buffer there)."""
+    await get()
+    with Peak() as peak:
         for _ in range(requests):
             await get()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return peak.bytes
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +139,7 @@ def test_the_blocking_client_on_asyncio_reads_in_pieces_too(
     monkeypatch.setenv("POSTPRESS_UVLOOP", "0")
     with serving(None) as base_url, pp.Postpress("pp_test_key", base_url=base_url) as client:
         client.chats.retrieve(EXAMPLE_ID)
-        tracemalloc.start()
-        try:
+        with Peak() as peak:
             for _ in range(5):
                 client.chats.retrieve(EXAMPLE_ID)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-    assert peak < ASYNCIO_READ, peak
+    assert peak.bytes < ASYNCIO_READ, peak.bytes
