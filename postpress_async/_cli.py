@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     many = chats.add_parser("get-many", parents=[common], help="fetch many chats to JSON lines")
     many.add_argument("file", nargs="?", metavar="FILE", help="ids, one per line (default: stdin)")
-    many.add_argument("--concurrency", type=_positive_int, default=32)
+    many.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="at most N requests in flight; with --adaptive, a ceiling (default: %(default)s)",
+    )
     many.add_argument("--account-id", help="the account resolving provider chat ids")
     many.add_argument("--output", "-o", metavar="FILE.jsonl", help="default: stdout")
     many.add_argument("--errors", metavar="FILE", help="failures, one per line (default: stderr)")
@@ -102,13 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = commands.add_parser("fake-server", help="run a fake postpress server")
     fake.add_argument("--port", type=int, default=8080)
-    fake.add_argument("--chats", type=int, default=100, help="generated chats to hold")
+    fake.add_argument(
+        "--chats",
+        type=int,
+        default=100,
+        help="generated chats to hold, besides the docs' example chat (default: %(default)s)",
+    )
     fake.add_argument("--api-key", help="key it accepts (default: $POSTPRESS_API_KEY)")
     fake.add_argument(
         "--fault-rate", type=_share, default=0.0, metavar="P", help="share of ids given a fault"
     )
     fake.add_argument("--seed", type=int, default=0, help="seed of the chats and the faults")
-    fake.add_argument("--ids-out", metavar="FILE", help="write every id served, one per line")
+    fake.add_argument(
+        "--ids-out", metavar="FILE", help="write the generated chats' ids, one per line"
+    )
     fake.set_defaults(run=_lazy("cmd_fake_server"))
 
     demo = commands.add_parser("demo", help="run the SDK end to end against a fake server")

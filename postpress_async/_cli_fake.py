@@ -28,6 +28,7 @@ from ._client import AsyncPostpress
 from ._config import API_KEY_ENV, BASE_URL_ENV, RetryPolicy
 from ._constants import ERROR_STATUS, ErrorType
 from ._errors import RETRYABLE_TYPES
+from ._fake_data import EXAMPLE_CHAT
 from ._loops import loop_name
 from .testing import FakePostpress, Fault
 
@@ -81,12 +82,15 @@ async def cmd_fake_server(args: argparse.Namespace) -> int:
     """``postpress fake-server``: serve generated chats until interrupted."""
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or "pp_test_key"
     async with FakePostpress(api_key=api_key, port=args.port) as server:
+        # The docs' example id is always served, so their examples run as written.
+        example_id = server.add_chat(EXAMPLE_CHAT)
         ids = server.add_chats(args.chats, seed=args.seed)
         plan = inject_faults(server, ids, args.fault_rate, args.seed)
         if args.ids_out is not None:
             with open(args.ids_out, "w", encoding="utf-8") as ids_file:
                 ids_file.writelines(f"{chat_id}\n" for chat_id in ids)
         print(f"fake postpress serving {len(ids)} chats at {server.base_url}", file=sys.stderr)
+        print(f"  and the docs' example chat {example_id}", file=sys.stderr)
         if args.fault_rate:
             print(
                 f"  faults (seed {args.seed}): {len(plan.retryable)} ids fail once or twice "

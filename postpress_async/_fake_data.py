@@ -22,6 +22,7 @@ from ._constants import ERROR_STATUS, ErrorType
 
 __all__ = [
     "ERROR_DETAILS",
+    "EXAMPLE_CHAT",
     "JSON",
     "Reply",
     "documented_status",
@@ -69,6 +70,51 @@ _MIMES = {
 _FILE_NAMES = ("deck.pdf", "Q3 numbers.csv", "résumé (final).pdf", "photos.zip", "notes")
 _ATTACHMENT_KINDS = ("img", "video", "audio", "file", "linkedin_post", "video_meeting")
 _ATTACHMENT_WEIGHTS = (35, 12, 18, 20, 8, 7)
+
+
+EXAMPLE_CHAT: dict[str, Any] = {
+    "object": "Chat",
+    "id": "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+    "account_id": "acc_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+    "account_type": "LINKEDIN",
+    "provider_id": "2-NTRkZDA4M2QtZDcxZS00YzY5...",
+    "attendee_provider_id": "ACoAACr-1eYBl...",
+    "name": "Jordan Walke",
+    "type": 0,
+    "timestamp": "2026-05-17T09:42:11.000Z",
+    "unread_count": 2,
+    "archived": 0,
+    "muted_until": None,
+    "read_only": 0,
+    "folder": ["INBOX", "INBOX_LINKEDIN_CLASSIC"],
+    "pinned": 0,
+    "lastMessage": {
+        "object": "Message",
+        "id": "msg_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+        "provider_id": "urn:li:msg:2-NTRkZDA4...",
+        "account_id": "acc_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+        "chat_id": "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+        "chat_provider_id": "2-NTRkZDA4M2QtZDcxZS00YzY5...",
+        "sender_id": "ACoAACr-1eYBl...",
+        "sender_attendee_id": "att_01HXYZ4QK3WJ8FN3M6QH7TZ8GR",
+        "timestamp": "2026-05-17T09:42:11.000Z",
+        "text": "Sounds good - let's chat tomorrow.",
+        "is_sender": 0,
+        "attachments": [],
+        "reactions": [],
+        "seen": 1,
+        "seen_by": {"att_01HXYZ4QK3WJ8FN3M6QH7TZ8GR": True},
+        "hidden": 0,
+        "deleted": 0,
+        "edited": 0,
+        "is_event": 0,
+        "delivered": 1,
+        "behavior": 0,
+        "original": "{...raw provider payload...}",
+    },
+}
+"""The reference's example chat, verbatim: the id the README and the docs use, which
+``postpress fake-server`` always serves."""
 
 
 def ulid(rng: random.Random, ms: int) -> str:
