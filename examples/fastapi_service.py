@@ -8,8 +8,16 @@
   FastAPI releases need opentelemetry-instrumentation-fastapi), and the SDK's
   ``chats.retrieve`` span nests under its endpoint span. Spans go to ``--spans FILE`` as JSON
   lines (a real service would configure an OTLP exporter instead).
-- A missing chat is a 404; any other postpress error a 502 with the error's class, status,
-  type and request id.
+- One exception handler maps every ``pp.PostpressError`` to the status a caller of this
+  service should see, with a fixed message (never the upstream's text) and the postpress
+  request id to quote to support:
+
+  ``NotFoundError`` 404; ``BadRequestError`` (a refused id) 400; ``RateLimitError`` 429 with
+  ``Retry-After``; ``AuthenticationError`` and ``PermissionDeniedError`` 502 (this service's
+  key, not the caller's); ``ServiceUnavailableError`` 503 (``Retry-After`` if it had one);
+  ``GatewayTimeoutError`` and ``APITimeoutError`` 504; ``CertificateError`` and
+  ``ProxyError`` 502 (this service's network); any other ``APIConnectionError`` 503;
+  ``ResponseDecodeError`` and any other status error 502; ``ConfigurationError`` 500.
 
     export POSTPRESS_API_KEY=...                    # and POSTPRESS_BASE_URL for a fake server
     uvicorn fastapi_service:app --port 8083         # from examples/; or:
@@ -27,6 +35,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -35,7 +44,7 @@ from typing import Annotated
 
 import aiohttp
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import postpress_async as pp
@@ -60,22 +69,55 @@ def postpress(request: Request) -> pp.AsyncPostpress:
 Postpress = Annotated[pp.AsyncPostpress, Depends(postpress)]
 
 
+# Checked in order: the first class that matches gives the status and the message.
+ERROR_STATUSES: tuple[tuple[type[pp.PostpressError], int, str], ...] = (
+    (pp.NotFoundError, 404, "chat not found"),
+    (pp.BadRequestError, 400, "the chat id or account id was refused"),
+    (pp.RateLimitError, 429, "too many requests; retry later"),
+    (pp.AuthenticationError, 502, "the chat service's credentials were refused"),
+    (pp.PermissionDeniedError, 502, "the chat service may not access this chat"),
+    (pp.ServiceUnavailableError, 503, "the chat service is unavailable; retry later"),
+    (pp.GatewayTimeoutError, 504, "the chat service timed out"),
+    (pp.APITimeoutError, 504, "the chat service timed out"),
+    (pp.CertificateError, 502, "the chat service could not be reached securely"),
+    (pp.ProxyError, 502, "the chat service could not be reached through the proxy"),
+    (pp.APIConnectionError, 503, "the chat service could not be reached; retry later"),
+    (pp.ResponseDecodeError, 502, "the chat service sent an invalid chat"),
+    (pp.APIStatusError, 502, "the chat service failed"),
+    (pp.ConfigurationError, 500, "the chat service is misconfigured"),
+)
+
+
+def error_response(exc: pp.PostpressError) -> JSONResponse:
+    """The response for a postpress error: a status from ``ERROR_STATUSES``, a fixed message.
+
+    The body names the error's class, and for an API error its ``type`` and ``request_id``
+    (what postpress support asks for); never the upstream's message or body.
+    """
+    status, message = next(
+        ((status, message) for cls, status, message in ERROR_STATUSES if isinstance(exc, cls)),
+        (500, "internal error"),
+    )
+    body: dict[str, object] = {"error": type(exc).__name__, "detail": message}
+    headers: dict[str, str] = {}
+    if isinstance(exc, pp.APIStatusError):
+        body.update(type=exc.type, request_id=exc.request_id)
+        if status == 429 or (status == 503 and exc.retry_after is not None):
+            # Whole seconds, at least one: the upstream's wait, or one second if it gave none.
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 @app.exception_handler(pp.PostpressError)
 async def postpress_error(request: Request, exc: pp.PostpressError) -> JSONResponse:
-    """Any postpress error but a missing chat: the upstream failed, 502."""
-    body: dict[str, object] = {"error": type(exc).__name__, "detail": str(exc)}
-    if isinstance(exc, pp.APIStatusError):
-        body.update(status=exc.status, type=exc.type, request_id=exc.request_id)
-    return JSONResponse(body, status_code=502)
+    """Every postpress error the endpoints let through: see ``error_response``."""
+    return error_response(exc)
 
 
 @app.get("/chats/{chat_id}", response_model=pp.Chat)
 async def get_chat(chat_id: str, client: Postpress, account_id: str | None = None) -> pp.Chat:
     """The chat with its last message, as the postpress API returns it."""
-    try:
-        return await client.chats.retrieve(chat_id, account_id=account_id)
-    except pp.NotFoundError as exc:
-        raise HTTPException(status_code=404, detail="chat not found") from exc
+    return await client.chats.retrieve(chat_id, account_id=account_id)
 
 
 def setup_tracing(spans_path: str | None) -> Callable[[], None]:
