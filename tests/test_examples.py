@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from support import env_for, run
+import pytest
+from support import HANG, clean_env, closed_port, env_for, run
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -148,3 +152,64 @@ def test_sync_script_reads_stdin_and_goes_on_after_a_miss(thread_server: FakePos
     assert result.returncode == 1
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ids
     assert result.stderr.strip() == "chat_missing: not found"
+
+
+# -- examples/README.md --------------------------------------------------------------------------
+
+EXAMPLES_README = (EXAMPLES / "README.md").read_text("utf-8")
+
+
+def test_the_examples_readme_lists_every_example() -> None:
+    listed = set(re.findall(r"^\| `(\w+\.py)` \|", EXAMPLES_README, re.MULTILINE))
+    assert listed == {p.name for p in EXAMPLES.glob("*.py")}
+
+
+def test_the_examples_readme_block_runs_line_by_line(tmp_path: Path) -> None:
+    """The play-along block as a user types it: the fake server (which writes ``ids.txt``),
+    the exports it prints, then each example; only the port is swapped for a free one."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    block = EXAMPLES_README.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.strip().splitlines()
+    start, exports, *commands, stop = lines
+    assert start.startswith("postpress fake-server ")
+    assert start.endswith(" &")
+    assert stop == "kill %1"
+    assert "--ids-out ids.txt" in start
+    port = str(closed_port())
+    argv = [sys.executable, "-m", "postpress_async", *shlex.split(start[:-1])[1:]]
+    argv[argv.index("--port") + 1] = port
+    env = clean_env()
+    server = subprocess.Popen(
+        argv, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stderr is not None
+        banner = ""
+        while "POSTPRESS_API_KEY" not in banner:
+            line = server.stderr.readline()
+            assert line, f"fake-server ended: {banner}"
+            banner += line
+        printed = dict(
+            word.split("=", 1)
+            for line in banner.splitlines()
+            if line.strip().startswith("export ")
+            for word in line.split()[1:]
+        )
+        assert exports.startswith("export ")
+        told = dict(word.split("=", 1) for word in shlex.split(exports)[1:])
+        assert told == {**printed, "POSTPRESS_BASE_URL": "http://127.0.0.1:8080/api/v1"}
+        assert len((tmp_path / "ids.txt").read_text("utf-8").split()) == 100
+        for command in commands:
+            words = shlex.split(command)
+            assert words[0] == "python"
+            script = EXAMPLES / Path(words[1]).name
+            result = run(
+                [sys.executable, str(script), *words[2:]], env=clean_env(**printed), cwd=tmp_path
+            )
+            assert result.returncode == 0, (command, result.stdout, result.stderr)
+            assert_clean(result)
+        assert len((tmp_path / "chats.jsonl").read_text("utf-8").splitlines()) == 100
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=HANG)
