@@ -1,17 +1,34 @@
-"""The README's examples run: every python block, the two commands at the top, the CLI block."""
+"""The README's examples run: every python block against ``postpress fake-server`` as a user
+runs it, the commands at the top, the CLI block."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from doc_blocks import (
+    FENCE,
+    REQUIREMENTS,
+    absent,
+    block_id,
+    fake_server_command,
+    is_test_module,
+    needs,
+    pytest_settings,
+    python_blocks,
+    run_block,
+    undeclared,
+)
 from proxies import ForwardProxy
-from support import EXAMPLE, env_for, run
+from support import EXAMPLE, EXAMPLE_ID, env_for, run
 
+import postpress_async as pp
 from postpress_async import _cli
 from postpress_async.testing import FakePostpress
 
@@ -19,21 +36,21 @@ ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
 CI_RUN = ROOT / ".ci" / "run"
 
-_FENCE = re.compile(r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
-
 
 def blocks(lang: str) -> list[str]:
     """The bodies of the README's fenced blocks of ``lang``, in order."""
-    return [m["body"] for m in _FENCE.finditer(README) if m["lang"] == lang]
+    return [m["body"] for m in FENCE.finditer(README) if m["lang"] == lang]
 
 
-PYTHON_BLOCKS = blocks("python")
+PYTHON_BLOCKS = python_blocks(README)
 SH_BLOCKS = blocks("sh")
 
 
-def block_id(index: int, code: str) -> str:
-    first = next((line for line in code.splitlines() if line.strip()), "")
-    return f"{index}-{first.strip()[:40]}"
+def sh_block(*words: str) -> str:
+    """The one sh block holding every one of ``words``."""
+    found = [block for block in SH_BLOCKS if all(word in block for word in words)]
+    assert len(found) == 1, (words, found)
+    return found[0]
 
 
 @pytest.fixture
@@ -42,6 +59,13 @@ def server(thread_server: FakePostpress) -> FakePostpress:
     thread_server.add_chat(EXAMPLE)
     thread_server.add_chats(3)
     return thread_server
+
+
+@pytest.fixture(scope="module")
+def fake_server_exports() -> Iterator[dict[str, str]]:
+    """``postpress fake-server`` started as the README says; what it tells the user to export."""
+    with fake_server_command() as exports:
+        yield exports
 
 
 def test_the_readme_has_examples() -> None:
@@ -53,14 +77,64 @@ def test_the_readme_has_examples() -> None:
     "code",
     [pytest.param(code, id=block_id(i, code)) for i, code in enumerate(PYTHON_BLOCKS)],
 )
-def test_python_block_runs(code: str, server: FakePostpress, tmp_path: Path) -> None:
-    script = tmp_path / "block.py"
-    script.write_text(code, encoding="utf-8")
-    result = run([sys.executable, "-W", "error", str(script)], env=env_for(server), cwd=tmp_path)
+def test_python_block_runs_against_the_fake_server_command(
+    code: str, fake_server_exports: dict[str, str], tmp_path: Path
+) -> None:
+    """Each block, saved to a file and run with only what ``postpress fake-server`` printed."""
+    assert not undeclared(code), f"add '# Needs: pip install ...' for {undeclared(code)}"
+    if absent(code):
+        pytest.skip(f"needs {', '.join(absent(code))} (pip install {' '.join(needs(code))})")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTPRESS_")}
+    settings = pytest_settings(README)
+    result = run_block(code, {**env, **fake_server_exports}, tmp_path, pyproject=settings)
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     # Nothing left unclosed, nothing warned about (warnings in __del__ only print).
     assert "Unclosed" not in result.stderr
     assert "Warning" not in result.stderr
+    if is_test_module(code):
+        assert re.search(r"^\d+ passed", result.stdout, re.MULTILINE), result.stdout
+        assert "skipped" not in result.stdout
+    cassettes = list(tmp_path.glob("cassettes/**/*.yaml"))
+    assert bool(cassettes) == ("pytest.mark.vcr" in code)
+    for cassette in cassettes:  # recorded, with the key filtered out
+        assert "chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR" in cassette.read_text("utf-8")
+        assert fake_server_exports["POSTPRESS_API_KEY"] not in cassette.read_text("utf-8")
+
+
+def test_every_needs_line_names_a_known_package() -> None:
+    named = {name for code in PYTHON_BLOCKS for name in needs(code)}
+    assert named <= set(REQUIREMENTS)
+    assert {"fastapi", "httpx2", "opentelemetry-sdk", "postpress_async[socks]"} <= named
+
+
+def test_a_block_that_imports_an_undeclared_package_is_caught() -> None:
+    assert undeclared("import fastapi\n") == {"fastapi"}
+    assert undeclared("# Needs: pip install fastapi httpx2\nimport fastapi\n") == set()
+    assert undeclared('pp.Postpress(proxy="socks5://h:1")\n') == {"postpress_async[socks]"}
+    assert undeclared("def test_x():\n    pass\n") == {"pytest"}
+
+
+def test_the_fake_server_command_serves_the_readme_example_chat(
+    fake_server_exports: dict[str, str],
+) -> None:
+    assert f'"{EXAMPLE_ID}"' in README
+    base_url = fake_server_exports["POSTPRESS_BASE_URL"]
+    key = fake_server_exports["POSTPRESS_API_KEY"]
+    with pp.Postpress(key, base_url=base_url, max_retries=0) as client:
+        assert client.chats.retrieve(EXAMPLE_ID) == pp.decode_chat(json.dumps(EXAMPLE))
+
+
+def test_the_readme_says_how_to_run_the_blocks(fake_server_exports: dict[str, str]) -> None:
+    """The play-along block: the command, then the exports it prints (default port 8080)."""
+    block = sh_block("postpress fake-server", "export POSTPRESS_BASE_URL")
+    lines = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert lines[0] == "postpress fake-server"
+    told = dict(word.split("=", 1) for word in shlex.split(lines[1])[1:])
+    printed = dict(fake_server_exports)
+    port = printed["POSTPRESS_BASE_URL"].split(":")[2].split("/")[0]
+    printed["POSTPRESS_BASE_URL"] = printed["POSTPRESS_BASE_URL"].replace(port, "8080")
+    assert told == printed
+    assert _cli.build_parser().parse_args(["fake-server"]).port == 8080
 
 
 def test_quickstart_fetches_the_example_chat(server: FakePostpress, tmp_path: Path) -> None:
@@ -87,8 +161,14 @@ def ci_command() -> str:
     return lines[0]
 
 
+def test_install_comes_first() -> None:
+    assert SH_BLOCKS[0].strip() == "pip install postpress_async"
+    for extra in ("socks", "otel", "speed"):
+        assert extra in README.split("**Try it**", 1)[0]
+
+
 def test_try_it_runs_the_demo() -> None:
-    try_it = SH_BLOCKS[0].strip()
+    try_it = sh_block("postpress demo", "venv").strip()
     assert len(try_it.splitlines()) == 1
     assert "postpress demo" in try_it
     words = shlex.split(try_it)
@@ -96,7 +176,7 @@ def test_try_it_runs_the_demo() -> None:
 
 
 def test_test_it_is_what_ci_runs() -> None:
-    test_it = SH_BLOCKS[1].strip()
+    test_it = sh_block("-m pytest").strip()
     assert len(test_it.splitlines()) == 1
     assert test_it == ci_command()  # byte for byte
     assert shlex.split(test_it) == shlex.split(ci_command())
@@ -132,6 +212,17 @@ def test_the_cli_block_shows_every_command() -> None:
     assert shown >= {("chats", "get"), ("chats", "get-many"), ("fake-server",), ("demo",)}
 
 
+def test_get_many_help_shows_concurrency_and_its_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        _cli.main(["chats", "get-many", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    default = _cli.build_parser().parse_args(["chats", "get-many"]).concurrency
+    assert "--concurrency N at most N requests in flight" in usage
+    assert f"(default: {default})" in usage.split("--concurrency N", 2)[2]
+
+
 @pytest.mark.parametrize("argv", CLI_COMMANDS, ids=lambda argv: " ".join(argv))
 def test_cli_block_command_parses(argv: list[str]) -> None:
     args = _cli.build_parser().parse_args(argv)
@@ -161,7 +252,7 @@ def test_cli_block_get_commands_run(server: FakePostpress, tmp_path: Path) -> No
 
 def networks_blocks() -> list[str]:
     section = README.split("## Networks", 1)[1].split("\n## ", 1)[0]
-    return [m["body"] for m in _FENCE.finditer(section) if m["lang"] == "python"]
+    return [m["body"] for m in FENCE.finditer(section) if m["lang"] == "python"]
 
 
 def test_the_networks_examples_run_through_a_proxy(server: FakePostpress, tmp_path: Path) -> None:
