@@ -95,7 +95,7 @@ def test_process_exits_cleanly(mode: str) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.parametrize("mode", ["idle", "busy", "exit"])
+@pytest.mark.parametrize("mode", ["idle", "busy", "exit", "drop"])
 def test_client_after_fork(mode: str) -> None:
     proc = run_script("fork_child.py", mode)
     assert_clean(proc, "CHILD OK", "CHILD EXIT 0", "PARENT OK")
