@@ -33,6 +33,10 @@ def process_state() -> tuple[int, int, int]:
     return threading.active_count(), len(os.listdir("/proc/self/task")), open_fds()
 
 
+def back_to(before: tuple[int, ...]) -> bool:
+    return all(now <= then for now, then in zip(process_state(), before, strict=True))
+
+
 def loop_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "postpress-loop" and t.is_alive()]
 
@@ -74,7 +78,8 @@ def test_a_hundred_dropped_clients_give_back_every_thread_and_descriptor(
     assert all(re.match(UNCLOSED, m) for m in messages), messages[0]
     # The loop threads wind down on their own (a finalizer never waits), and the server's end
     # of each connection closes once it sees the client's close: wait for both, no slack.
-    assert until_sync(lambda: process_state() == before), (before, process_state())
+    # (At most: what an earlier test left behind may end meanwhile.)
+    assert until_sync(lambda: back_to(before)), (before, process_state())
     assert thread_server.request_count == 100
 
 
