@@ -129,6 +129,8 @@ class AsyncPostpress:
         ``count`` wraps each attempt (tracing counts them). The call is the retry layer's
         coroutine itself: no frame of the client's around it.
         """
+        if self._transport.closed:  # a call after close is a mistake; one in flight is not
+            raise RuntimeError("this postpress client is closed; create a new one")
         target = self._base_url + route.path(path)
         if query:
             target += encode_query(query)

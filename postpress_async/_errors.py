@@ -58,6 +58,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "ServiceUnavailableError",
+    "closed_in_flight",
     "is_retryable",
     "request_id_from",
     "parse_retry_after",
@@ -395,3 +396,13 @@ def status_error(
 def is_retryable(exc: BaseException) -> bool:
     """The default retry rule: the table in the README, and nothing else."""
     return isinstance(exc, PostpressError) and getattr(exc, "retryable", False) is True
+
+
+CLOSED_IN_FLIGHT = "the postpress client was closed while this request was in flight"
+
+
+def closed_in_flight() -> APIConnectionError:
+    """The error of a call that was in flight when its client was closed; never retried."""
+    error = APIConnectionError(CLOSED_IN_FLIGHT)
+    error.retryable = False  # the client is gone: another attempt cannot succeed
+    return error

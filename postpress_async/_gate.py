@@ -6,6 +6,12 @@
 (valgrind instruction counts, benchmarks/README.md); the request path passes one or two per
 request, so it uses this instead. Waiters are served first come, first served, and a slot
 handed to a waiter that was cancelled meanwhile is passed on, never lost.
+
+A cancelled waiter is not searched for in the queue (``deque.remove`` is linear, and
+``leave()`` may already have dropped it: cancelling many waiters at once made that a
+``ValueError`` instead of the cancellation). It stays queued, done, and ``leave()`` skips it;
+once the cancelled outnumber the rest the queue is compacted, so a storm of N cancellations
+costs O(N) and the queue never holds more than about twice its live waiters.
 """
 
 from __future__ import annotations
@@ -35,13 +41,15 @@ class Gate:
     ``free`` is above 0 only while no one waits, so taking a free slot never jumps the queue.
     """
 
-    __slots__ = ("free", "waiters")
+    __slots__ = ("_cancelled", "free", "waiters")
 
     def __init__(self, size: int) -> None:
         self.free = size
         """Slots free right now; above 0 only while no one waits."""
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        """Those waiting for a slot, longest first (read it; only ``enter`` adds to it)."""
+        """Those waiting for a slot, longest first, and cancelled ones not yet skipped (read
+        it; only ``enter`` changes it, and ``leave`` takes from it)."""
+        self._cancelled = 0  # cancelled waiters since the last compaction, an upper bound
 
     async def enter(self) -> None:
         """Take a slot, waiting for one if none is free."""
@@ -52,12 +60,22 @@ class Gate:
         self.waiters.append(waiter)
         try:
             await waiter
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, as a rule
             if waiter.done() and not waiter.cancelled():
                 self.leave()  # the slot arrived as we were cancelled: pass it on
-            else:
-                self.waiters.remove(waiter)
+            else:  # no slot came: ``leave`` skips the waiter, or already has
+                waiter.cancel()  # (done already, unless the exception was thrown in by hand)
+                self._cancelled += 1
+                if self._cancelled > len(self.waiters) >> 1:
+                    self._compact()
             raise
+
+    def _compact(self) -> None:
+        """Drop the cancelled waiters from the queue, keeping the order of the rest."""
+        live = [waiter for waiter in self.waiters if not waiter.done()]
+        self.waiters.clear()
+        self.waiters.extend(live)
+        self._cancelled = 0
 
     def leave(self) -> None:
         """Give a slot back, to the longest waiter if there is one."""

@@ -9,6 +9,11 @@ on a future, so it may run an event loop of its own (a notebook).
 Live threads are closed at interpreter exit; after ``fork`` the child forgets the parent's (it
 has no such threads, and their sockets are the parent's) without closing anything. Used by the
 blocking ``Postpress`` and by ``testing.FakePostpress``'s blocking mode; it knows neither.
+
+The running thread holds no reference to its owner, and the registry of live threads holds only
+the threads: an owner dropped without closing is collected, and its finalizer stops the thread
+with ``close_soon()``, which never blocks (a finalizer runs wherever the garbage collector does,
+the loop's own thread included).
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ class LoopThread:
             except BaseException as exc:  # surfaced to the thread that waits for start
                 if not started.done():
                     started.set_exception(exc)
+            finally:
+                _LIVE.discard(self)  # closed, by close() or close_soon(), or failed to start
 
         self.thread = threading.Thread(target=run, name=name, daemon=True)
         self.thread.start()
@@ -106,7 +113,7 @@ class LoopThread:
             return future.result()
         except CancelledError:
             if self._stopped:
-                raise RuntimeError(f"{self._owner} was closed during the call") from None
+                raise self.closed_during_call() from None
             raise
         except BaseException:
             # KeyboardInterrupt and friends: cancel the call in flight, and give it a moment
@@ -115,20 +122,48 @@ class LoopThread:
                 finished.wait(CANCEL_GRACE)
             raise
 
+    def closed_during_call(self) -> BaseException:
+        """The error of a call that ``close()`` cut short (an owner may raise its own)."""
+        return RuntimeError(f"{self._owner} was closed during the call")
+
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Run ``on_close``, then stop the loop; idempotent, each step bounded by ``timeout``."""
+        """Run ``on_close``, stop the loop and wait for the thread to end; idempotent, each step
+        bounded by ``timeout``. After ``close_soon()`` it only waits for the thread."""
+        if not self._stopped:
+            self._stopped = True
+            try:
+                if self._on_close is not None:
+                    self.portal.start_task_soon(self._on_close).result(timeout)
+                self.portal.start_task_soon(self.portal.stop, True).result(timeout)
+            except (FutureTimeout, RuntimeError):
+                pass  # the loop is gone or stuck; a daemon thread does not block exit
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+        _LIVE.discard(self)
+
+    def close_soon(self) -> None:
+        """Begin what ``close()`` does and return at once, from any thread; idempotent.
+
+        ``on_close`` (bounded by ``CLOSE_TIMEOUT``) and the stop run in the loop; the thread
+        then ends by itself, and leaves the registry of live threads as it does.
+        """
         if self._stopped:
             return
         self._stopped = True
-        _LIVE.discard(self)
+        on_close, portal = self._on_close, self.portal
+
+        async def wind_down() -> None:
+            try:
+                if on_close is not None:
+                    await asyncio.wait_for(on_close(), CLOSE_TIMEOUT)
+            finally:
+                await portal.stop(True)
+
+        coroutine = wind_down()
         try:
-            if self._on_close is not None:
-                self.portal.start_task_soon(self._on_close).result(timeout)
-            self.portal.start_task_soon(self.portal.stop, True).result(timeout)
-        except (FutureTimeout, RuntimeError):
-            pass  # the loop is gone or stuck; a daemon thread does not block exit
-        if threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
+            asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        except RuntimeError:  # the loop has ended already
+            coroutine.close()
 
 
 _LIVE: set[LoopThread] = set()

@@ -4,6 +4,11 @@ Each client owns one ``LoopThread`` (``_loop_thread``): a daemon thread running 
 in which its ``AsyncPostpress`` lives. Every method forwards one coroutine to that loop and
 waits for it; no logic is written twice. The caller's thread may itself run an event loop (a
 notebook): it only waits on a future, never touches that loop.
+
+Nothing in that thread refers back to the ``Postpress``: a client dropped without ``close()``
+is collected, and its finalizer closes the loop thread and its connections and warns with a
+``ResourceWarning``, as aiohttp does for an unclosed session. Until then, a client is kept
+alive by anything that still needs its thread (``chats``, a ``retrieve_many`` being read).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import functools
 import os
 import ssl as _ssl
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -36,6 +42,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
+from ._errors import closed_in_flight
 from ._loop_thread import LoopThread
 from ._models import Chat
 from ._response import RawResponse
@@ -56,6 +63,9 @@ class _LoopThread(LoopThread):
             on_close=client.aclose,
         )
         self.client = client
+
+    def closed_during_call(self) -> BaseException:
+        return closed_in_flight()  # what the async client raises for a call in flight
 
 
 class Postpress:
@@ -106,6 +116,8 @@ class Postpress:
         self._proxy = first._settings.proxy
         self._lock = threading.Lock()
         self._loop_thread: _LoopThread | None = None
+        # The finalizer that closes the loop thread if the client is dropped unclosed.
+        self._reclaim: weakref.finalize[[_LoopThread, str], Postpress] | None = None
         self._closed = False
         self.chats = Chats(self)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
@@ -123,7 +135,10 @@ class Postpress:
             if self._closed:
                 raise RuntimeError("this Postpress client is closed; create a new one")
             if self._loop_thread is None:
-                self._loop_thread = _LoopThread(self._make_client())
+                loop_thread = _LoopThread(self._make_client())
+                self._reclaim = weakref.finalize(self, _reclaim, loop_thread, repr(self))
+                self._reclaim.atexit = False  # at exit, _loop_thread closes what is left
+                self._loop_thread = loop_thread
             return self._loop_thread
 
     def _call(self, func: Callable[[AsyncPostpress], Awaitable[T]]) -> T:
@@ -146,6 +161,9 @@ class Postpress:
         with self._lock:
             self._closed = True
             runner, self._loop_thread = self._loop_thread, None
+            reclaim, self._reclaim = self._reclaim, None
+        if reclaim is not None:
+            reclaim.detach()
         if runner is not None:
             runner.close()
 
@@ -168,6 +186,19 @@ class Postpress:
     def _after_fork_in_child(self) -> None:
         self._loop_thread = None
         self._lock = threading.Lock()
+        if self._reclaim is not None:  # the parent's thread is the parent's to close
+            self._reclaim.detach()
+            self._reclaim = None
+
+
+def _reclaim(loop_thread: _LoopThread, client: str) -> None:
+    """The finalizer of a ``Postpress`` dropped unclosed: close its loop thread, and say so."""
+    loop_thread.close_soon()
+    warnings.warn(
+        f"unclosed postpress client {client}: call close() or use `with`",
+        ResourceWarning,
+        stacklevel=1,  # a finalizer has no caller to point at
+    )
 
 
 class Chats:
@@ -211,7 +242,9 @@ class Chats:
             fail_fast=fail_fast,
             adaptive=adaptive,
         )
-        blocking = _iterate(runner, iter(ids), feed, results, ahead=feed_ahead(concurrency))
+        blocking = _iterate(
+            runner, iter(ids), feed, results, ahead=feed_ahead(concurrency), owner=self._client
+        )
         return BlockingBatchResults(blocking, results)
 
 
@@ -222,8 +255,13 @@ def _iterate(
     results: BatchResults,
     *,
     ahead: int,
+    owner: Postpress,
 ) -> Generator[ChatResult, None, None]:
-    """Hand ids to the pool from this thread, a few ahead, and take results one by one."""
+    """Hand ids to the pool from this thread, a few ahead, and take results one by one.
+
+    ``owner``, the client, is held only to keep it alive while the results are read: dropped,
+    it would close the loop thread under them (``pp.Postpress().chats.retrieve_many(ids)``).
+    """
     outstanding = 0  # ids handed over whose result has not come back
     exhausted = False
 
@@ -252,7 +290,12 @@ def _iterate(
             yield result
     finally:
         if runner.thread.is_alive() and not runner.stopped:
-            runner.call(results.aclose)
+            try:
+                runner.call(results.aclose)
+            except Exception:
+                if not runner.stopped:
+                    raise
+                # closed meanwhile: stopping the loop ended the batch as well
 
 
 class ChatsWithRawResponse:

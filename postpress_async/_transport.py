@@ -28,6 +28,7 @@ from ._errors import (
     APIStatusError,
     ConfigurationError,
     ResponseTooLargeError,
+    closed_in_flight,
     status_error,
 )
 from ._gate import Gate
@@ -154,8 +155,8 @@ class Transport:
         return self._closed
 
     def _open(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this postpress client is closed; create a new one")
+        if self._closed:  # a call made before (the client refuses those made after) close
+            raise closed_in_flight()
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
@@ -275,11 +276,13 @@ class Transport:
                 except self._socks_errors as exc:
                     raise self._failures.socks(exc, url) from exc
                 except (aiohttp.ClientError, OSError) as exc:
+                    if self._closed:  # aclose() closed the connection under this request
+                        raise closed_in_flight() from exc
                     raise APIConnectionError(
                         f"GET {shown_path(url)} failed: {describe(exc)}"
                     ) from exc
                 except RuntimeError:
-                    self._open()  # from another event loop: raise that error, not aiohttp's
+                    self._open()  # closed, or another event loop: raise that, not aiohttp's
                     raise
                 raise failure
         finally:

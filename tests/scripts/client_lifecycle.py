@@ -5,7 +5,9 @@ Run by tests/test_sync_process.py under ``python -W error -X dev``, as
 
 - ``close``: use the client, ``close()`` it, drop it, ``gc.collect()``.
 - ``forget``: use the client and exit with it still open and referenced.
-- ``drop``: use the client, drop the last reference without closing, ``gc.collect()``, exit.
+- ``drop``: use the client, drop the last reference without closing, ``gc.collect()``, exit:
+  the one ``ResourceWarning`` (caught here, so ``-W error`` does not turn it into an error in
+  the finalizer) names the client, and its loop thread ends before the server stops.
 - ``forget-iterating``: leave a ``retrieve_many`` half-consumed, requests in flight, and exit.
 - ``close-iterating``: ``close()`` the client while a ``retrieve_many`` is half-consumed.
 - ``exit-in-flight``: like ``forget-iterating``, but the server outlives the script's code
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import postpress_async as pp
@@ -64,6 +68,10 @@ def exit_in_flight() -> None:
     print("DONE", flush=True)
 
 
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "postpress-loop"]
+
+
 def main(mode: str) -> None:
     if mode == "exit-in-flight":
         exit_in_flight()
@@ -81,8 +89,18 @@ def main(mode: str) -> None:
         elif mode == "forget":
             KEPT.append(client)
         elif mode == "drop":
-            del client
-            gc.collect()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                del client
+                gc.collect()
+            messages = [str(w.message) for w in caught if w.category is ResourceWarning]
+            assert len(caught) == len(messages) == 1, caught
+            assert messages[0].startswith("unclosed postpress client <Postpress"), messages
+            deadline = time.monotonic() + 10
+            while loop_threads() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not loop_threads(), loop_threads()
+            print("WARNED AND RECLAIMED", flush=True)
         elif mode == "forget-iterating":
             KEPT.append(half_consumed(client, server))
             KEPT.append(client)

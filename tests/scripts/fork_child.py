@@ -6,6 +6,9 @@ Run by tests/test_sync_process.py as ``fork_child.py MODE``:
 - ``busy``: fork while another thread of the parent waits on a slow request.
 - ``exit``: like ``idle``, but the child leaves through a normal interpreter exit (atexit and
   all) instead of ``os._exit``, so whatever it inherited is finalized there.
+- ``drop``: the child drops the inherited client unclosed: no warning (the loop thread was the
+  parent's, not the child's to close), while a client of its own dropped unclosed is warned
+  about and its thread ends.
 
 The parent never waits for the child without a limit. Prints ``CHILD OK`` (from the child),
 ``CHILD EXIT <code>`` and ``PARENT OK``; a failed check prints ``FAIL: ...`` and exits 1.
@@ -14,6 +17,7 @@ The parent never waits for the child without a limit. Prints ``CHILD OK`` (from 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -42,6 +46,41 @@ def in_child(client: pp.Postpress, ids: list[str]) -> int:
             print("FAIL: no NotFoundError in the child", flush=True)
             return 1
         client.close()
+        print("CHILD OK", flush=True)
+        return 0
+    except BaseException:
+        traceback.print_exc()
+        return 1
+
+
+def drop_in_child(inherited: list[pp.Postpress], server: FakePostpress, ids: list[str]) -> int:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inherited.clear()
+            gc.collect()
+        if caught:
+            print(f"FAIL: dropping the inherited client warned: {caught!r}", flush=True)
+            return 1
+        own = pp.Postpress(server.api_key, base_url=server.base_url)
+        if own.chats.retrieve(ids[1]).id != ids[1]:
+            print("FAIL: wrong chat in the child", flush=True)
+            return 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del own
+            gc.collect()
+        if [w.category for w in caught] != [ResourceWarning]:
+            print(f"FAIL: dropping the child's own client gave {caught!r}", flush=True)
+            return 1
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+            t.name == "postpress-loop" for t in threading.enumerate()
+        ):
+            time.sleep(0.01)
+        if any(t.name == "postpress-loop" for t in threading.enumerate()):
+            print("FAIL: the child's own loop thread did not end", flush=True)
+            return 1
         print("CHILD OK", flush=True)
         return 0
     except BaseException:
@@ -87,6 +126,13 @@ def main(mode: str) -> int:
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
+            if mode == "drop":
+                inherited = [client]
+                del client  # the only reference left is the list's
+                code = drop_in_child(inherited, server, ids)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
             code = in_child(client, ids)
             if mode == "exit":
                 raise SystemExit(code)  # unwinds only through frames that skip the child
