@@ -2,7 +2,8 @@
 
 This is the only module that touches aiohttp, and the one place its exceptions become ours;
 a response that is not a 2xx becomes its ``APIStatusError`` here too, through the pure
-``_errors.status_error``. The key is sent only to the origin of ``base_url``: a redirect
+``_errors.status_error`` (by way of ``_network.Failures.response``, which tells a proxy's own
+401/403/407 from the API's). The key is sent only to the origin of ``base_url``: a redirect
 elsewhere is refused, never followed with or without the key.
 """
 
@@ -28,7 +29,6 @@ from ._errors import (
     APIStatusError,
     ConfigurationError,
     ResponseTooLargeError,
-    status_error,
 )
 from ._gate import Gate
 from ._logging import logger
@@ -40,7 +40,6 @@ from ._network import (
     proxy_authorization,
     proxy_options,
     shown_path,
-    shown_url,
     socks_errors,
     timeout_error,
     tls_context,
@@ -256,7 +255,7 @@ class Transport:
                             )
                         if ok:
                             return HttpResponse(status, headers, body, url)
-                        raise status_error(status, headers, body, url=shown_url(url))
+                        raise self._failures.response(status, headers, body, url)
                     finally:
                         resp.release()
                 except _TIMEOUTS as exc:
@@ -275,9 +274,7 @@ class Transport:
                 except self._socks_errors as exc:
                     raise self._failures.socks(exc, url) from exc
                 except (aiohttp.ClientError, OSError) as exc:
-                    raise APIConnectionError(
-                        f"GET {shown_path(url)} failed: {describe(exc)}"
-                    ) from exc
+                    raise self._failures.connection(exc, url) from exc
                 except RuntimeError:
                     self._open()  # from another event loop: raise that error, not aiohttp's
                     raise
