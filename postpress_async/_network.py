@@ -211,6 +211,23 @@ def _verification_failure(exc: BaseException) -> _ssl.SSLCertVerificationError |
     return None
 
 
+_CLOSED: Final = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    ConnectionError,
+    _ssl.SSLEOFError,
+)
+"""A connection closed or reset under the client before a response (as a SOCKS tunnel is)."""
+
+
+def _closed_reason(exc: BaseException) -> str:
+    """``describe(exc)``, with what it wraps when it says nothing itself (aiohttp's bare
+    ``ClientOSError()`` over a ``ConnectionResetError``)."""
+    shown = describe(exc)
+    inner = exc.__cause__ or exc.__context__
+    return f"{shown}: {describe(inner)}" if shown == type(exc).__name__ and inner else shown
+
+
 def describe(exc: BaseException | None) -> str:
     """An exception as ``Name: text``: one line, bounded, no URL credentials, no quoted data."""
     if exc is None:
@@ -441,11 +458,11 @@ class Failures:
         hidden = _verification_failure(exc)
         if hidden is not None:  # the API's: a proxy's own would have failed first, and said so
             return self.certificate(hidden)
-        if self._socks and isinstance(exc, (aiohttp.ServerDisconnectedError, OSError)):
+        if self._socks and isinstance(exc, _CLOSED):
             return APIConnectionError(
                 f"GET {shown_path(url)} failed: the connection to {self._target} through the "
-                f"SOCKS proxy {self._shown_proxy} closed before any response ({describe(exc)}); "
-                f"the proxy may not reach {self._target}"
+                f"SOCKS proxy {self._shown_proxy} was closed before any response "
+                f"({_closed_reason(exc)}); the proxy may not reach {self._target}"
             )
         return APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}")
 

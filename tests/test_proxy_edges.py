@@ -422,15 +422,17 @@ async def test_plain_http_gives_a_proxy_that_asks_for_nothing_its_credentials_to
 # -- e: a SOCKS proxy that cannot reach the target -----------------------------------------------
 
 
+@pytest.mark.parametrize("api", ["http", "https"])
 async def test_pproxy_unable_to_reach_the_target_names_the_proxy_and_the_target(
-    socks_pproxy: PProxy,
+    socks_pproxy: PProxy, api: str
 ) -> None:
-    # pproxy grants the SOCKS CONNECT before it tries the target, then hangs up.
+    # pproxy grants the SOCKS CONNECT before it tries the target, then hangs up: aiohttp saw
+    # a disconnect (http) or a bare ClientOSError (https), and said nothing more.
     dead = free_port()
     sleeps = Sleeps()
     async with pp.AsyncPostpress(
         KEY,
-        base_url=f"http://127.0.0.1:{dead}",
+        base_url=f"{api}://127.0.0.1:{dead}",
         proxy=socks_pproxy.url,
         retry=pp.RetryPolicy(sleep=sleeps),
     ) as client:
@@ -442,7 +444,7 @@ async def test_pproxy_unable_to_reach_the_target_names_the_proxy_and_the_target(
     message = str(error)
     assert message.startswith(
         f"GET /chats/chat_1 failed: the connection to 127.0.0.1:{dead} through the SOCKS proxy "
-        f"socks5://***@127.0.0.1:{socks_pproxy.port} closed before any response ("
+        f"socks5://***@127.0.0.1:{socks_pproxy.port} was closed before any response ("
     )
     assert f"the proxy may not reach 127.0.0.1:{dead}" in message
     assert socks_pproxy.log().count(f"-> 127.0.0.1:{dead}") >= 3
