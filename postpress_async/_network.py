@@ -481,8 +481,10 @@ class Failures:
                 f"GET {shown_path(url)} failed: could not connect to the proxy "
                 f"{self._shown_proxy}: {describe(exc)}"
             )
+        # aiohttp-socks's own class name (ProxyError) would read as ours: its text says enough.
+        said = _bounded_text(redact_urls(str(exc)), DESCRIBE_LIMIT) or describe(exc)
         code = getattr(exc, "error_code", None)
-        reply = f"{describe(exc)} (SOCKS reply {code})" if code is not None else describe(exc)
+        reply = f"{said} (SOCKS reply {code})" if code is not None else said
         if code in _SOCKS_UNREACHABLE:
             return APIConnectionError(
                 f"GET {shown_path(url)} failed: the SOCKS proxy {self._shown_proxy} could not "
