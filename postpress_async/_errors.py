@@ -5,7 +5,7 @@
     ├── APIConnectionError          no response: refused, reset, DNS, TLS handshake cut
     │   ├── APITimeoutError
     │   ├── CertificateError        the server's certificate or host name failed verification
-    │   └── ProxyError              the proxy refused the request (407, a refused CONNECT)
+    │   └── ProxyError              the proxy refused: 407, a failed CONNECT, its own 401/403
     ├── ResponseDecodeError         a 2xx body that is not a valid Chat; .path names the field
     │   └── ResponseTooLargeError   a 2xx body over the client's max_response_size
     └── APIStatusError              any non-2xx response
@@ -133,7 +133,7 @@ class CertificateError(APIConnectionError):
 
 
 class ProxyError(APIConnectionError):
-    """The proxy refused the request (a 407, a refused CONNECT); never retried.
+    """The proxy refused the request (a 407, a refused CONNECT, its own 401/403); never retried.
 
     ``.status`` is the proxy's status, ``.proxy`` its URL without credentials.
     """

@@ -2,7 +2,8 @@
 
 This is the only module that touches aiohttp, and the one place its exceptions become ours;
 a response that is not a 2xx becomes its ``APIStatusError`` here too, through the pure
-``_errors.status_error``. The key is sent only to the origin of ``base_url``: a redirect
+``_errors.status_error`` (by way of ``_network.Failures.response``, which tells a proxy's own
+401/403/407 from the API's). The key is sent only to the origin of ``base_url``: a redirect
 elsewhere is refused, never followed with or without the key.
 """
 
@@ -29,7 +30,6 @@ from ._errors import (
     ConfigurationError,
     ResponseTooLargeError,
     closed_in_flight,
-    status_error,
 )
 from ._gate import Gate
 from ._logging import logger
@@ -41,7 +41,6 @@ from ._network import (
     proxy_authorization,
     proxy_options,
     shown_path,
-    shown_url,
     socks_errors,
     timeout_error,
     tls_context,
@@ -257,7 +256,7 @@ class Transport:
                             )
                         if ok:
                             return HttpResponse(status, headers, body, url)
-                        raise status_error(status, headers, body, url=shown_url(url))
+                        raise self._failures.response(status, headers, body, url)
                     finally:
                         resp.release()
                 except _TIMEOUTS as exc:
@@ -278,9 +277,7 @@ class Transport:
                 except (aiohttp.ClientError, OSError) as exc:
                     if self._closed:  # aclose() closed the connection under this request
                         raise closed_in_flight() from exc
-                    raise APIConnectionError(
-                        f"GET {shown_path(url)} failed: {describe(exc)}"
-                    ) from exc
+                    raise self._failures.connection(exc, url) from exc
                 except RuntimeError:
                     self._open()  # closed, or another event loop: raise that, not aiohttp's
                     raise

@@ -4,7 +4,9 @@ pproxy (PyPI) serves http and SOCKS 4/5 well, but adopts uvloop whenever it can 
 then fails to get an event loop, so it runs with uvloop hidden; ``--auth 0`` makes it check the
 credentials of every connection (by default it trusts an address for 30 days once one passed).
 ``ForwardProxy`` is for refusals: absolute-form GET and CONNECT, Basic auth, a 407 for wrong
-credentials, a chosen status for every CONNECT, and a record of what it was asked.
+credentials, a chosen status for every CONNECT, and a record of what it was asked. It can also
+listen with TLS (an https proxy), refuse GETs with a page of its own as tinyproxy and squid do
+(``Canned``), add ``Via`` to what it forwards, and forward ``Proxy-Authorization``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,7 +28,15 @@ from urllib.parse import urlsplit
 
 from support import HANG
 
-__all__ = ["ForwardProxy", "PProxy", "ProxyRequest", "RefusingSocks5", "free_port"]
+__all__ = [
+    "Canned",
+    "ForwardProxy",
+    "PProxy",
+    "ProxyRequest",
+    "RefusingSocks5",
+    "ReplyingSocks5",
+    "free_port",
+]
 
 _PPROXY = (
     "import sys; sys.modules['uvloop'] = None; from pproxy.server import main; main(sys.argv[1:])"
@@ -120,6 +131,15 @@ class ProxyRequest:
     authorized: bool
 
 
+@dataclass(frozen=True)
+class Canned:
+    """A whole answer of the proxy's own: status, headers and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
 class ForwardProxy:
     """An HTTP forward proxy on 127.0.0.1 with optional Basic auth, in this loop or a thread."""
 
@@ -129,10 +149,25 @@ class ForwardProxy:
         username: str | None = None,
         password: str | None = None,
         connect_status: int | None = None,
+        ssl: ssl.SSLContext | None = None,
+        refuse_get: Canned | None = None,
+        deny_get: Canned | None = None,
+        via: str | None = None,
+        forward_credentials: bool = False,
     ) -> None:
         self.credentials = None if username is None else f"{username}:{password}"
         self.connect_status = connect_status
         """If set, every CONNECT is answered with this status instead of a tunnel."""
+        self.ssl = ssl
+        """If set, the proxy itself speaks TLS: an ``https://`` proxy."""
+        self.refuse_get = refuse_get
+        """How a GET with wrong credentials is refused, instead of a 407 (tinyproxy: a 401)."""
+        self.deny_get = deny_get
+        """If set, every authorized GET is answered with this instead of being forwarded."""
+        self.via = via
+        """If set, a ``Via`` header added to every response it forwards (as squid does)."""
+        self.forward_credentials = forward_credentials
+        """Forward ``Proxy-Authorization`` with a GET (tinyproxy, when it asks for none)."""
         self.requests: list[ProxyRequest] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -145,7 +180,8 @@ class ForwardProxy:
     def url(self, username: str | None = None, password: str | None = None) -> str:
         """The proxy URL, with these credentials (none by default)."""
         auth = f"{username}:{password}@" if username is not None else ""
-        return f"http://{auth}127.0.0.1:{self.port}"
+        scheme = "http" if self.ssl is None else "https"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -188,7 +224,13 @@ class ForwardProxy:
         authorized = self.credentials is None or credentials == self.credentials
         self.requests.append(ProxyRequest(method, target, credentials, authorized))
         if not authorized:
+            if self.refuse_get is not None and method != "CONNECT":
+                await _send(writer, self.refuse_get)
+                return
             await _answer(writer, 407, [("Proxy-Authenticate", 'Basic realm="tests"')])
+            return
+        if self.deny_get is not None and method != "CONNECT":
+            await _send(writer, self.deny_get)
             return
         if method == "CONNECT":
             if self.connect_status is not None:
@@ -212,16 +254,18 @@ class ForwardProxy:
             await _answer(writer, 400)
             return
         up_reader, up_writer = await self._open_upstream(url.hostname, url.port or 80)
-        keep = [
-            f"{k}:{v}"
-            for k, _, v in headers
-            if k.lower() not in ("proxy-authorization", "proxy-connection", "connection")
-        ]
+        hop_by_hop = ("proxy-connection", "connection")
+        if not self.forward_credentials:
+            hop_by_hop += ("proxy-authorization",)
+        keep = [f"{k}:{v}" for k, _, v in headers if k.lower() not in hop_by_hop]
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         lines = [f"{method} {path} HTTP/1.1", *keep, "Connection: close", "", ""]
         try:
             up_writer.write("\r\n".join(lines).encode("latin-1"))
             await up_writer.drain()
+            if self.via is not None:  # the response's head, with a Via line of its own
+                answer = await up_reader.readuntil(b"\r\n\r\n")
+                writer.write(answer[:-2] + f"Via: {self.via}\r\n\r\n".encode("latin-1"))
             await _pipe(up_reader, writer)
         finally:
             await self._close(up_writer)
@@ -230,7 +274,7 @@ class ForwardProxy:
 
     async def astart(self) -> ForwardProxy:
         """Serve in the running event loop."""
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -282,6 +326,14 @@ async def _answer(
     await writer.drain()
 
 
+async def _send(writer: asyncio.StreamWriter, canned: Canned) -> None:
+    lines = [f"HTTP/1.1 {canned.status} {HTTPStatus(canned.status).phrase}"]
+    lines += [f"{k}: {v}" for k, v in canned.headers]
+    lines += [f"Content-Length: {len(canned.body)}", "Connection: close"]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + canned.body)
+    await writer.drain()
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(64 * 1024):
@@ -321,6 +373,53 @@ class RefusingSocks5:
             writer.close()
 
     async def __aenter__(self) -> RefusingSocks5:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+class ReplyingSocks5:
+    """A SOCKS5 server (no authentication) that answers every CONNECT with one reply code.
+
+    As dante or ``ssh -D`` do when they cannot reach the target: 5 is "connection refused",
+    4 "host unreachable", 2 "not allowed by the rules" (RFC 1928, section 6).
+    """
+
+    def __init__(self, reply: int) -> None:
+        self.reply = reply
+        self.connects: list[str] = []
+        """The ``host:port`` of each CONNECT, in order."""
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _version, count = await reader.readexactly(2)
+            await reader.readexactly(count)
+            writer.write(b"\x05\x00")  # method: no authentication
+            _version, _command, _reserved, kind = await reader.readexactly(4)
+            if kind == 1:
+                host = socket.inet_ntoa(await reader.readexactly(4))
+            elif kind == 4:
+                host = socket.inet_ntop(socket.AF_INET6, await reader.readexactly(16))
+            else:
+                (length,) = await reader.readexactly(1)
+                host = (await reader.readexactly(length)).decode("idna")
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            self.connects.append(f"{host}:{port}")
+            writer.write(bytes([5, self.reply, 0, 1, 0, 0, 0, 0, 0, 0]))
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> ReplyingSocks5:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
