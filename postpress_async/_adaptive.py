@@ -92,7 +92,9 @@ class AdaptiveLimit:
         self._paused_until = 0.0
         self._retry_after_max = retry_after_max
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._waiting = 0  # waiters not yet woken nor cancelled (cancelled ones stay queued)
+        # Waiters neither woken nor done with their cancellation; a cancelled one stays queued
+        # until a wake-up drops it (finding it in the deque would cost the deque's length).
+        self._waiting = 0
         self._parked: set[asyncio.Task[object]] = set()  # failed an attempt: no place held
         self.overloads = 0
         """Overload signals seen (attempts answered 429/503/504, timed out, or cut off)."""
@@ -145,12 +147,15 @@ class AdaptiveLimit:
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter.cancelled():  # still queued: no longer waiting
-                    self._waiting -= 1
-                    if not self._waiting:
-                        self._waiters.clear()  # only cancelled ones are left
-                elif self._waiting:
-                    self._wake()  # woken as we were cancelled: pass the turn on
+                if not waiter.cancelled():  # woken as we were cancelled: pass the turn on
+                    if self._waiting:
+                        self._wake()
+                    raise
+                self._waiting -= 1  # it may still be queued: a wake-up drops it
+                if not self._waiting:
+                    self._waiters.clear()  # only cancelled ones are left
+                elif self._in_flight < self._allowed:
+                    self._wake()  # a place freed meanwhile may have met only cancelled ones
                 raise
             woken = True  # loop round to take the place, or to wait out a pause set meanwhile
 
@@ -247,7 +252,7 @@ class AdaptiveLimit:
         # Wake as many waiters as there are free places; each re-checks when it runs.
         free = self._allowed - self._in_flight
         waiters = self._waiters
-        while free > 0 and self._waiting:
+        while free > 0 and waiters:
             waiter = waiters.popleft()
             if not waiter.done():  # a cancelled one is dropped here, once
                 waiter.set_result(None)

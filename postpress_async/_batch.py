@@ -365,6 +365,10 @@ def fetch_many(
     return BatchResults(results, limiter, concurrency)
 
 
+_CLOSING: Final = RuntimeError("the batch is closing")
+"""What ``stop`` holds once the batch ends without an error: never raised."""
+
+
 class _Stop:
     """A worker's message: the batch must stop with ``error``."""
 
@@ -388,7 +392,8 @@ async def _run(
     window = Gate(concurrency * _WINDOW_PER_WORKER)
     results: Inbox[ChatResult | _Stop | None] = Inbox()  # None: a worker has ended
     put = results.put
-    stop: list[Exception] = []  # the error that stopped the batch, once one has
+    # The error that stopped the batch, once one has; _CLOSING once it is being closed.
+    stop: list[Exception] = []
     dead = DeadEndpoint(min(concurrency, DEAD_ENDPOINT_IDS))
 
     async def worker() -> None:
@@ -467,7 +472,7 @@ async def _run(
                 yield result
         if stop:
             # Fail fast: cancel what is in flight, hand over what had finished, then raise.
-            finished = await _cancel(workers, results)
+            finished = await _cancel(workers, results, stop)
             for result in sorted([*waiting.values(), *finished], key=_by_index):
                 done += 1
                 failed += result.error is not None
@@ -479,7 +484,7 @@ async def _run(
             raise source.error
     finally:
         try:
-            await _cancel(workers, results)
+            await _cancel(workers, results, stop)
         finally:
             if on_end is not None:
                 on_end()
@@ -490,13 +495,18 @@ def _by_index(result: ChatResult) -> int:
 
 
 async def _cancel(
-    workers: list[asyncio.Task[None]], results: Inbox[ChatResult | _Stop | None]
+    workers: list[asyncio.Task[None]],
+    results: Inbox[ChatResult | _Stop | None],
+    stop: list[Exception],
 ) -> list[ChatResult]:
     """Cancel the workers, wait for them, and return the results they had finished.
 
     Only what had finished before the cancelling: whatever a worker hands over while it is
-    being cancelled is the cancellation's doing, not its id's outcome.
+    being cancelled is the cancellation's doing, not its id's outcome. ``stop`` is set first,
+    so that no worker takes another id even if a layer below swallowed its cancellation.
     """
+    if not stop:
+        stop.append(_CLOSING)
     settled = len(results.items)
     for task in workers:
         task.cancel()
