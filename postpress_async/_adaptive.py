@@ -1,14 +1,21 @@
 """``AdaptiveLimit``: the in-flight limit of an adaptive ``retrieve_many`` (AIMD, as TCP does).
 
 ``concurrency`` is a ceiling. The limit starts small and doubles each round trip (slow start)
-until the first overload signal; then every signal cuts it in half (never below 1, at most once
-per round trip: the requests already in flight when it was cut cannot have seen the cut) and
-each success grows it by one per round trip. Overload signals are 429, 503, 504, timeouts and
-connection errors, seen per attempt through ``attempt_failed``, which the client calls for every
-failed attempt of a batch's request (retries included) and never on success. A retry queues
-again for a place (``before_retry``), ahead of new ids, so retries back off together with the
-batch instead of each on its own. A ``Retry-After`` on any response pauses new requests (and
-retries) of the whole batch until it has passed.
+until the first cut; after that it grows by one per window of attempts (a round trip's worth:
+the limit, at least ``MIN_WINDOW``). It is cut in half (never below 1) only when the *service*
+is overloaded: as soon as more than ``OVERLOAD_SHARE`` of a round trip's worth of attempts
+(the limit, at least ``MIN_ROUND``) in the current window met an overload signal. One id's 503
+or 429 among many successes is that id's trouble, retried on its own; it does not shrink the
+batch. After a cut, the answers of the requests that were already in flight are not judged
+(they were sent at the old limit).
+
+Overload signals are 429, 503, 504, timeouts and connection errors, seen per attempt through
+``attempt_failed``, which the client calls for every failed attempt of a batch's request
+(retries included) and never on success. A failed attempt gives its place back at once, so an
+id sleeping through its retry backoff holds no place; it queues again (``before_retry``) ahead
+of new ids. A ``Retry-After`` on any response pauses new requests (and retries) of the whole
+batch until it has passed; the answers that arrive while a pause is on are that same episode,
+counted once: they extend the pause but neither start another nor count towards a cut.
 """
 
 from __future__ import annotations
@@ -26,6 +33,13 @@ OVERLOAD_STATUSES: Final = frozenset({429, 503, 504})
 INITIAL_LIMIT: Final = 4
 """Where slow start begins: a batch feels its way up instead of opening with a burst."""
 DECREASE: Final = 0.5
+OVERLOAD_SHARE: Final = 0.15
+"""The limit is cut once more than this share of a round trip's attempts were overloaded."""
+MIN_ROUND: Final = 16
+"""The fewest attempts a round trip counts as: at a small limit, two unlucky ids are not 15%."""
+MIN_WINDOW: Final = 32
+"""The fewest attempts in a window, after which the counts start again and, past slow start,
+the limit grows by one: at a small limit, a window spans several round trips."""
 
 
 def is_overload(exc: BaseException) -> bool:
@@ -39,8 +53,10 @@ def is_overload(exc: BaseException) -> bool:
 class AdaptiveLimit:
     """An AIMD limit on the requests a batch has in flight; ``limit`` is the current value.
 
-    ``if not limit.try_acquire(): await limit.acquire()`` before a request, and
-    ``limit.release(overloaded)`` after it; ``attempt_failed`` makes it an ``AttemptObserver``.
+    ``if not limit.try_acquire(): await limit.acquire()`` before a request, then
+    ``limit.release()`` after a success or ``limit.release(is_overload(exc), failed=True)``
+    after a failure (``give_back()`` returns a place that was not used); ``attempt_failed``
+    and ``before_retry`` make it an ``AttemptObserver``.
     """
 
     __slots__ = (
@@ -49,28 +65,43 @@ class AdaptiveLimit:
         "_hold",
         "_in_flight",
         "_limit",
+        "_overloaded",
+        "_parked",
         "_paused_until",
         "_retry_after_max",
+        "_seen",
         "_threshold",
         "_waiters",
+        "_waiting",
+        "_window",
         "cuts",
         "overloads",
+        "pauses",
     )
 
     def __init__(self, ceiling: int, *, retry_after_max: float = 60.0) -> None:
         self._ceiling = float(ceiling)  # compared with the float limit on every release
         self._limit = float(min(ceiling, INITIAL_LIMIT))
         self._allowed = int(self._limit)
-        self._threshold = float(ceiling)  # slow start until the first overload
+        self._threshold = float(ceiling)  # slow start until the first cut
         self._in_flight = 0
-        self._hold = 0  # completions to wait for before the next cut
+        self._hold = 0  # answers still to come from requests sent before the last cut
+        self._seen = 0  # attempts judged in this window
+        self._overloaded = 0  # of which overloaded
+        self._window = max(self._allowed, MIN_WINDOW)
         self._paused_until = 0.0
         self._retry_after_max = retry_after_max
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        # Waiters neither woken nor done with their cancellation; a cancelled one stays queued
+        # until a wake-up drops it (finding it in the deque would cost the deque's length).
+        self._waiting = 0
+        self._parked: set[asyncio.Task[object]] = set()  # failed an attempt: no place held
         self.overloads = 0
         """Overload signals seen (attempts answered 429/503/504, timed out, or cut off)."""
         self.cuts = 0
         """How many times the limit was cut."""
+        self.pauses = 0
+        """How many ``Retry-After`` pauses the batch took."""
 
     @property
     def limit(self) -> int:
@@ -79,18 +110,23 @@ class AdaptiveLimit:
 
     @property
     def in_flight(self) -> int:
-        """The number of requests in flight now."""
+        """The number of requests in flight now (an id sleeping in its backoff is not)."""
         return self._in_flight
 
     def try_acquire(self) -> bool:
-        """Take a slot if one is free and the batch is not paused."""
-        if self._in_flight < self._allowed and not self._waiters and not self._paused_until:
+        """Take a place if one is free, no one waits, and the batch is not paused."""
+        if self._in_flight < self._allowed and not self._waiting and not self._paused_until:
             self._in_flight += 1
             return True
         return False
 
     async def acquire(self, first: bool = False) -> None:
-        """Wait for a slot and for any ``Retry-After`` pause to pass; ``first``: queue ahead."""
+        """Wait for a place and for any ``Retry-After`` pause to pass; ``first``: queue ahead.
+
+        A task cancelled while it waits ends with ``CancelledError``, and a place handed to it
+        as it was cancelled is passed on. A cancelled waiter stays in the queue until a wake-up
+        reaches it (removing it would cost the length of the queue).
+        """
         woken = False
         while True:
             if self._paused_until:
@@ -99,69 +135,126 @@ class AdaptiveLimit:
                     await asyncio.sleep(delay)
                     continue
                 self._paused_until = 0.0
-            if self._in_flight < self._allowed and (woken or not self._waiters):
+            if self._in_flight < self._allowed and (woken or not self._waiting):
                 self._in_flight += 1
                 return
             waiter = asyncio.get_running_loop().create_future()
-            if first:
+            if first or woken:  # a woken waiter that lost its place keeps its turn
                 self._waiters.appendleft(waiter)
             else:
                 self._waiters.append(waiter)
+            self._waiting += 1
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # woken as we were cancelled: pass the turn on
-                else:
-                    self._waiters.remove(waiter)
+                if not waiter.cancelled():  # woken as we were cancelled: pass the turn on
+                    if self._waiting:
+                        self._wake()
+                    raise
+                self._waiting -= 1  # it may still be queued: a wake-up drops it
+                if not self._waiting:
+                    self._waiters.clear()  # only cancelled ones are left
+                elif self._in_flight < self._allowed:
+                    self._wake()  # a place freed meanwhile may have met only cancelled ones
                 raise
-            woken = True  # loop round to take the slot, or to wait out a pause set meanwhile
+            woken = True  # loop round to take the place, or to wait out a pause set meanwhile
 
-    def release(self, overloaded: bool = False) -> None:
-        """A request of the batch finished; it grows the limit unless it ended overloaded."""
+    def give_back(self) -> None:
+        """Return a place that was taken but not used (no id was left to send)."""
         self._in_flight -= 1
-        if self._hold:
-            self._hold -= 1
+        if self._waiting:
+            self._wake()
+
+    def release(self, overloaded: bool = False, *, failed: bool = False) -> None:
+        """A request of the batch ended: its place back and, unless it ended overloaded,
+        the limit grows. ``failed``: it ended with an error (its last attempt was judged by
+        ``attempt_failed``, which gave its place back already)."""
+        if failed:
+            task = asyncio.current_task()
+            if task is not None and task in self._parked:
+                self._parked.discard(task)
+            else:  # an error after a response (a body that does not decode) or before I/O
+                self._in_flight -= 1
+        else:
+            self._in_flight -= 1
+            if self._hold:
+                self._hold -= 1
+            else:
+                self._seen += 1
+                if self._seen >= self._window:
+                    self._new_window()
         if not overloaded:
             limit = self._limit
             if limit < self._ceiling:
-                limit += 1.0 if limit < self._threshold else 1.0 / limit
+                limit += 1.0 if limit < self._threshold else 1.0 / self._window
                 self._limit = limit = min(limit, self._ceiling)
                 self._allowed = int(limit)
-        if self._waiters:
+        if self._waiting:
             self._wake()
 
     def attempt_failed(self, exc: Exception) -> None:
-        """The observer: one attempt of a request failed with ``exc``."""
+        """The observer: one attempt of a request failed with ``exc``; its place goes back."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._parked:
+            self._parked.add(task)
+            self._in_flight -= 1
+        overloaded = is_overload(exc)
+        if overloaded:
+            self.overloads += 1
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, (int, float)) and retry_after > 0:
-            until = time.monotonic() + min(float(retry_after), self._retry_after_max)
-            self._paused_until = max(self._paused_until, until)
-        if not is_overload(exc):
-            return
-        self.overloads += 1
-        if self._hold:
-            return  # already cut for this round trip
+            now = time.monotonic()
+            until = now + min(float(retry_after), self._retry_after_max)
+            if self._paused_until > now:  # the pause already on: the same episode
+                self._paused_until = max(self._paused_until, until)
+            else:
+                self.pauses += 1
+                self._paused_until = until
+                # The pause is the answer to it; what is in flight now was sent before it.
+                self._hold = self._in_flight
+                self._new_window()
+        elif self._hold:
+            self._hold -= 1
+        else:
+            self._seen += 1
+            if overloaded:
+                self._overloaded += 1
+                if self._overloaded > max(self._allowed, MIN_ROUND) * OVERLOAD_SHARE:
+                    self._cut()
+            if self._seen >= self._window:
+                self._new_window()
+        if self._waiting:
+            self._wake()
+
+    async def before_retry(self) -> None:
+        """A request of the batch is about to retry: it queues again for a place, ahead of
+        new ids, so that a cut limit and a pause hold back retries as well as new requests."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._parked.discard(task)
+        if not self.try_acquire():
+            await self.acquire(first=True)
+
+    def _cut(self) -> None:
+        """The service is overloaded: halve the limit and ignore what is in flight."""
         self.cuts += 1
         self._limit = max(1.0, self._limit * DECREASE)
         self._threshold = self._limit
         self._allowed = int(self._limit)
-        self._hold = self._in_flight
+        self._hold = self._in_flight  # their answers were sent at the old limit
+        self._new_window()
 
-    async def before_retry(self) -> None:
-        """A request of the batch is about to retry: it gives its place back and queues again,
-        ahead of new ids, so that a cut limit holds back retries as well as new requests."""
-        self._in_flight -= 1
-        if self._waiters:
-            self._wake()
-        if not self.try_acquire():
-            await self.acquire(first=True)
+    def _new_window(self) -> None:
+        self._seen = self._overloaded = 0
+        self._window = max(self._allowed, MIN_WINDOW)
 
     def _wake(self) -> None:
-        # Wake as many waiters as there are free slots; each re-checks when it runs.
+        # Wake as many waiters as there are free places; each re-checks when it runs.
         free = self._allowed - self._in_flight
-        while self._waiters and free > 0:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
+        waiters = self._waiters
+        while free > 0 and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled one is dropped here, once
                 waiter.set_result(None)
+                self._waiting -= 1
                 free -= 1

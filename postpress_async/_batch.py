@@ -6,15 +6,21 @@ so never more than ``concurrency`` requests are in flight. Results waiting for t
 while the window is full: memory is bounded by the concurrency, never by the input's size.
 
 Two safety nets for pointing a batch at the real API. ``fail_fast``: an error that proves no
-other id can succeed (``stops_batch``: a bad or missing key) stops the workers, cancels what is
-in flight, hands over what had finished, and is raised. ``adaptive``: an ``AdaptiveLimit``
-(``_adaptive.py``) gates each request, and the client reports every failed attempt to it.
+other id can succeed stops the workers, cancels what is in flight, hands over what had finished,
+and is raised: a bad or missing key, a proxy's refusal, a certificate that fails verification
+(``stops_batch``), or an endpoint that cannot be reached at all (``DeadEndpoint``: the last few
+ids all failed to connect, for the same cause, with no success between them). ``adaptive``: an
+``AdaptiveLimit`` (``_adaptive.py``) gates each request, and the client reports every failed
+attempt to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import errno
+import itertools
+import socket
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -31,7 +37,13 @@ import msgspec
 
 from ._adaptive import AdaptiveLimit, is_overload
 from ._constants import ErrorType
-from ._errors import AuthenticationError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    CertificateError,
+    ProxyError,
+)
 from ._gate import Gate, Inbox
 from ._models import Chat
 
@@ -40,6 +52,7 @@ __all__ = [
     "BlockingBatchResults",
     "FATAL_AUTH_TYPES",
     "ChatResult",
+    "DeadEndpoint",
     "IdFeed",
     "ProgressCallback",
     "feed_ahead",
@@ -260,8 +273,76 @@ class BlockingBatchResults:
 
 
 def stops_batch(exc: BaseException) -> bool:
-    """True for an error that proves no other id can succeed: a bad or missing key."""
+    """True for an error that proves no other id can succeed: a bad or missing key, a proxy's
+    refusal (a wrong proxy password: thousands of 407s could lock the proxy account), or a
+    certificate that fails verification (every id goes to the same host)."""
+    if isinstance(exc, (ProxyError, CertificateError)):
+        return True
     return isinstance(exc, AuthenticationError) and exc.type in FATAL_AUTH_TYPES
+
+
+DEAD_ENDPOINT_IDS: Final = 8
+"""How many ids in a row must fail to connect, for one cause, before a batch stops."""
+_UNREACHABLE: Final = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETDOWN,
+        errno.EADDRNOTAVAIL,
+    }
+)
+
+
+def unreachable_cause(exc: BaseException) -> tuple[str, object] | None:
+    """What stopped ``exc``'s connection from being made (refused, unreachable, DNS), or None.
+
+    Only a connection that was never made: a timeout, a reset in the middle of a response or
+    any answer from the server is not one. The transport raises its ``APIConnectionError``
+    from the dependency's exception (an ``OSError``: aiohttp's connector errors, the SOCKS
+    proxy's), which names the cause; the message, which names the id, does not.
+    """
+    if not isinstance(exc, APIConnectionError) or isinstance(exc, APITimeoutError):
+        return None
+    cause = exc.__cause__
+    if not isinstance(cause, OSError):
+        return None
+    reason = getattr(cause, "os_error", None)  # aiohttp's connector errors: connecting failed
+    if isinstance(reason, socket.gaierror) or isinstance(cause, socket.gaierror):
+        return (type(cause).__name__, "dns")
+    name = type(cause).__name__
+    if isinstance(reason, OSError) or cause.errno in _UNREACHABLE or name == "ProxyConnectionError":
+        return (name, reason.errno if isinstance(reason, OSError) else cause.errno)
+    return None
+
+
+class DeadEndpoint:
+    """Tells a dead endpoint (or proxy) from a flaky one: the last ``ids`` ids to end all
+    failed to connect, for the same cause, and no id succeeded between them.
+
+    Each such id has made all its attempts; so a batch against a dead endpoint ends after
+    about one id's retries, not one id's retries per id.
+    """
+
+    __slots__ = ("_cause", "_ids", "streak")
+
+    def __init__(self, ids: int) -> None:
+        self._ids = ids
+        self._cause: tuple[str, object] | None = None
+        self.streak = 0
+        """Ids in a row that failed to connect; the batch sets it to 0 on each success."""
+
+    def failed(self, exc: BaseException) -> bool:
+        """An id ended with ``exc``: True if the endpoint is now known to be dead."""
+        cause = unreachable_cause(exc)
+        if cause is None:
+            self.streak = 0
+        elif self.streak and cause == self._cause:
+            self.streak += 1
+        else:
+            self._cause, self.streak = cause, 1
+        return self.streak >= self._ids
 
 
 def fetch_many(
@@ -282,6 +363,10 @@ def fetch_many(
     """
     results = _run(fetch, ids, concurrency, ordered, on_progress, on_end, fail_fast, limiter)
     return BatchResults(results, limiter, concurrency)
+
+
+_CLOSING: Final = RuntimeError("the batch is closing")
+"""What ``stop`` holds once the batch ends without an error: never raised."""
 
 
 class _Stop:
@@ -307,7 +392,9 @@ async def _run(
     window = Gate(concurrency * _WINDOW_PER_WORKER)
     results: Inbox[ChatResult | _Stop | None] = Inbox()  # None: a worker has ended
     put = results.put
-    stop: list[Exception] = []  # the error that stopped the batch, once one has
+    # The error that stopped the batch, once one has; _CLOSING once it is being closed.
+    stop: list[Exception] = []
+    dead = DeadEndpoint(min(concurrency, DEAD_ENDPOINT_IDS))
 
     async def worker() -> None:
         try:
@@ -324,15 +411,15 @@ async def _run(
                 if item is None:
                     window.leave()
                     if limiter is not None:
-                        limiter.release()
+                        limiter.give_back()
                     return
                 index, chat_id = item
                 try:
                     chat = await fetch(chat_id)
                 except Exception as exc:  # one id's failure is a result, never a raise
                     if limiter is not None:
-                        limiter.release(is_overload(exc))
-                    if fail_fast and stops_batch(exc):
+                        limiter.release(is_overload(exc), failed=True)
+                    if fail_fast and (stops_batch(exc) or dead.failed(exc)):
                         stop.append(exc)
                         put(_Stop(exc))
                         return
@@ -340,6 +427,7 @@ async def _run(
                 else:
                     if limiter is not None:
                         limiter.release()
+                    dead.streak = 0
                     put(ChatResult(chat_id, chat, None, index))
         finally:
             put(None)
@@ -384,7 +472,7 @@ async def _run(
                 yield result
         if stop:
             # Fail fast: cancel what is in flight, hand over what had finished, then raise.
-            finished = await _cancel(workers, results)
+            finished = await _cancel(workers, results, stop)
             for result in sorted([*waiting.values(), *finished], key=_by_index):
                 done += 1
                 failed += result.error is not None
@@ -396,7 +484,7 @@ async def _run(
             raise source.error
     finally:
         try:
-            await _cancel(workers, results)
+            await _cancel(workers, results, stop)
         finally:
             if on_end is not None:
                 on_end()
@@ -407,12 +495,24 @@ def _by_index(result: ChatResult) -> int:
 
 
 async def _cancel(
-    workers: list[asyncio.Task[None]], results: Inbox[ChatResult | _Stop | None]
+    workers: list[asyncio.Task[None]],
+    results: Inbox[ChatResult | _Stop | None],
+    stop: list[Exception],
 ) -> list[ChatResult]:
-    """Cancel the workers, wait for them, and return the results they had finished."""
+    """Cancel the workers, wait for them, and return the results they had finished.
+
+    Only what had finished before the cancelling: whatever a worker hands over while it is
+    being cancelled is the cancellation's doing, not its id's outcome. ``stop`` is set first,
+    so that no worker takes another id even if a layer below swallowed its cancellation.
+    """
+    if not stop:
+        stop.append(_CLOSING)
+    settled = len(results.items)
     for task in workers:
         task.cancel()
     await asyncio.gather(*workers, return_exceptions=True)
-    finished = [item for item in results.items if isinstance(item, ChatResult)]
+    finished = [
+        item for item in itertools.islice(results.items, settled) if isinstance(item, ChatResult)
+    ]
     results.items.clear()
     return finished

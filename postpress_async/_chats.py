@@ -76,11 +76,14 @@ class AsyncChats:
 
         ``ids`` is read lazily. Results come in completion order, or input order if
         ``ordered``. One id's failure is a result with ``.error`` set, never a raise, except
-        with ``fail_fast`` an error that proves no id can succeed (a bad or missing key): it
-        stops the batch and is raised after the results already finished. ``adaptive`` makes
-        ``concurrency`` a ceiling: overload cuts the requests in flight, success grows them
-        back, and a ``Retry-After`` pauses the whole batch. ``on_progress(done, failed)`` is
-        called after each result; the returned iterator's ``.limit`` is the current limit.
+        with ``fail_fast`` an error that proves no id can succeed (a bad or missing key, a
+        proxy's refusal, a certificate that fails verification, an endpoint the last few ids
+        all failed to connect to): it stops the batch and is raised after the results already
+        finished. ``adaptive`` makes ``concurrency`` a ceiling: when more than 15% of a round
+        trip's attempts meet overload the requests in flight are halved, success grows them
+        back, an id in retry backoff holds no place, and a ``Retry-After`` pauses the whole
+        batch once. ``on_progress(done, failed)`` is called after each result; the returned
+        iterator's ``.limit`` is the current limit.
         """
         validate_batch_args(ids, concurrency, ordered, fail_fast, adaptive)
         query = _account_query(account_id)

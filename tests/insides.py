@@ -38,3 +38,23 @@ def loop_thread_of(client: pp.Postpress) -> Any:
     public call runs code on the client's own loop.
     """
     return client._runner()
+
+
+def adaptive_batch(fetch: Any, ids: list[str], *, concurrency: int) -> Any:
+    """``retrieve_many``'s pool and adaptive limit over any ``fetch``: a ``BatchResults``.
+
+    Why private: the client tells a batch's limit of each failed attempt itself, so the only
+    way to see what the pool's worker tells it when a request ends (``release(overloaded)``) is
+    a fetch that tells it nothing.
+    """
+    from postpress_async._adaptive import AdaptiveLimit
+    from postpress_async._batch import fetch_many
+
+    return fetch_many(
+        fetch,
+        ids,
+        concurrency=concurrency,
+        ordered=False,
+        on_progress=None,
+        limiter=AdaptiveLimit(concurrency),
+    )
