@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["RUN", "WINDOW", "RateLimit"]
+__all__ = ["RUN", "WINDOW", "RateLimit", "Ticket"]
 
 WINDOW: Final = 1.02
 """No window of this many seconds holds more than ``⌊rate⌋`` grants (20 ms against jitter)."""
@@ -53,6 +53,7 @@ class RateLimit:
         "_capacity",
         "_clock",
         "_counts",
+        "_counts_sends",
         "_filled_at",
         "_in_window",
         "_last",
@@ -61,11 +62,19 @@ class RateLimit:
         "_run_start",
         "_timer",
         "_tokens",
+        "_unsent",
         "_waiters",
     )
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        counts_sends: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._rate = rate
+        self._counts_sends = counts_sends
         self._capacity = max(1.0, rate * BURST)
         self._cap = max(1, math.floor(rate))
         self._clock = clock
@@ -77,8 +86,14 @@ class RateLimit:
         self._run_start = -math.inf
         self._in_window = 0
         self._reserved = 0  # granted to a waiter that has not resumed yet: counted, not yet run
+        self._unsent = 0  # granted, its request not sent yet (``counts_sends``): counted
         self._waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def counts_sends(self) -> bool:
+        """True: a grant enters the window when its ``Ticket`` says its request was sent."""
+        return self._counts_sends
 
     @property
     def rate(self) -> float:
@@ -98,7 +113,7 @@ class RateLimit:
         if self._delay(now):
             return False
         self._tokens -= 1.0
-        self._record(now)
+        self._granted(now)
         return True
 
     async def acquire(self, deadline_at: float | None = None) -> bool:
@@ -131,8 +146,14 @@ class RateLimit:
                 give_up.cancel()
         if granted:
             self._reserved -= 1
-            self._record(self._clock())
+            self._granted(self._clock())
         return granted
+
+    def _granted(self, now: float) -> None:
+        if self._counts_sends:
+            self._unsent += 1  # in the window from now on; from when it is sent once it is
+        else:
+            self._record(now)
 
     def _delay(self, now: float) -> float:
         """Seconds from ``now`` until one more grant is allowed (0.0: now); refills the bucket."""
@@ -146,13 +167,13 @@ class RateLimit:
         while last and last[0] <= horizon:
             last.popleft()
             self._in_window -= counts.popleft()
-        excess = self._in_window + self._reserved + 1 - self._cap
+        excess = self._in_window + self._reserved + self._unsent + 1 - self._cap
         if excess > 0:  # the oldest grants must leave the window first
             for at, count in zip(last, counts, strict=True):
                 excess -= count
                 if excess <= 0:
                     return max(delay, at - horizon)
-            return max(delay, WINDOW)  # only grants not yet run: look again in a window
+            return math.inf  # grants not sent yet fill the window: until one is (``_moved``)
         return delay
 
     def _record(self, now: float) -> None:
@@ -176,6 +197,8 @@ class RateLimit:
                 waiters.popleft()
                 continue
             delay = self._delay(now)
+            if delay == math.inf:
+                return  # woken by ``_moved`` when a request is sent or given up
             if delay:
                 # Not one timer per token: at a high rate, the tokens of a tick at once.
                 delay = delay if delay > TICK else TICK
@@ -190,6 +213,41 @@ class RateLimit:
         if self._timer is not None:
             self._timer.cancel()
         self._dispatch()
+
+    def _moved(self, now: float, sent: bool) -> None:
+        """A granted request was sent (it enters the window now) or never will be."""
+        self._unsent -= 1
+        if sent:
+            self._record(now)
+        if self._waiters and self._timer is None:
+            self._dispatch()
+
+
+class Ticket:
+    """One grant of a limit that ``counts_sends``: ``sent()`` each time its request's head is
+    written (aiohttp may write it again on a fresh connection), ``close()`` when done."""
+
+    __slots__ = ("_limit", "_open")
+
+    def __init__(self, limit: RateLimit) -> None:
+        self._limit = limit
+        self._open = limit._counts_sends  # otherwise it was counted when granted
+
+    def sent(self) -> None:
+        """The request left: from now on it is in the window."""
+        limit = self._limit
+        now = limit._clock()
+        if self._open:
+            self._open = False
+            limit._moved(now, sent=True)
+        else:
+            limit._record(now)  # written again: the server may see it twice
+
+    def close(self) -> None:
+        """Done with the grant; if its request never left, the window forgets it."""
+        if self._open:
+            self._open = False
+            self._limit._moved(self._limit._clock(), sent=False)
 
 
 def _time_up(waiter: asyncio.Future[bool]) -> None:

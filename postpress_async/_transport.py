@@ -46,7 +46,7 @@ from ._network import (
     timeout_error,
     tls_context,
 )
-from ._ratelimit import RateLimit
+from ._ratelimit import RateLimit, Ticket
 from ._version import __version__
 
 __all__ = ["USER_AGENT", "HttpResponse", "Transport", "client_timeout"]
@@ -154,9 +154,10 @@ class Transport:
         limits = settings.limits
         pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
         self._slots = Gate(min(pool)) if pool and session is None else None
-        # At most rate_limit a second, a tenth of a second's worth at once (see _ratelimit).
+        # At most rate_limit a second, a tenth of a second's worth at once (see _ratelimit),
+        # counted when each request is sent where the session is ours to trace.
         rate = settings.rate_limit
-        self._rate = None if rate is None else RateLimit(rate)
+        self._rate = None if rate is None else RateLimit(rate, counts_sends=session is None)
 
     @property
     def closed(self) -> bool:
@@ -192,6 +193,7 @@ class Transport:
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
+                trace_configs=None if self._rate is None else [_sends_trace()],
             )
         return self._session
 
@@ -214,17 +216,18 @@ class Transport:
         # sent, and the RuntimeError it raises is checked below. Anything else (first use,
         # closed, another thread, or a rate limit, which may wait in the loop) is checked first.
         session = self._session
-        if session is None or self._rate is not None or threading.get_ident() != self._thread:
+        rate = self._rate
+        ticket: Ticket | None = None  # a rate limit's grant for this hop
+        if session is None or rate is not None or threading.get_ident() != self._thread:
             session = self._open()
-            rate = self._rate
-            if rate is not None and not rate.try_acquire() and not await rate.acquire(deadline_at):
-                raise deadline_error(url, self._settings.timeout, WAITING_FOR_RATE)
+            if rate is not None:
+                ticket = await self._admit(rate, url, deadline_at, WAITING_FOR_RATE)
         slots = self._slots
         if slots is not None:
             if slots.free:  # Gate's uncontended path, inline
                 slots.free -= 1
             else:
-                await _queue(slots, url, self._settings.timeout, deadline_at)
+                await _queue(slots, url, self._settings.timeout, deadline_at, ticket)
         try:
             options = self._request_options
             # One clock read per attempt: the attempt's redirects share its time, and the
@@ -234,6 +237,15 @@ class Transport:
                 options = self._hop_options(url, started, deadline_at, BEFORE_SENDING)
             hops = 0
             while True:
+                if ticket is not None:
+                    assert rate is not None  # a ticket is the rate limit's
+                    if hops:  # each hop is a request of its own: it waits for the limit too
+                        ticket.close()
+                        ticket = None
+                        during = f"{WAITING_FOR_RATE} before redirect {hops}"
+                        ticket = await self._admit(rate, url, deadline_at, during)
+                    if rate.counts_sends:
+                        options = {**options, "trace_request_ctx": ticket}
                 failure: APIConnectionError | None = None
                 try:
                     # Awaited, not entered: `async with` costs five coroutines per request
@@ -313,6 +325,16 @@ class Transport:
                     slots.leave()
                 else:  # Gate's uncontended path, inline
                     slots.free += 1
+            if ticket is not None:
+                ticket.close()
+
+    async def _admit(
+        self, rate: RateLimit, url: URL, deadline_at: float | None, during: str
+    ) -> Ticket:
+        """A grant of the rate limit, waiting for it no later than ``deadline_at``."""
+        if not rate.try_acquire() and not await rate.acquire(deadline_at):
+            raise deadline_error(url, self._settings.timeout, during)
+        return Ticket(rate)
 
     def _hop_options(
         self, url: URL, started: float, deadline_at: float | None, during: str
@@ -404,12 +426,38 @@ def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
     )
 
 
-async def _queue(slots: Gate, url: URL, timeout: Timeout, deadline_at: float | None) -> None:
-    """Wait for a connection slot, no later than ``deadline_at`` (the contended path only)."""
-    if deadline_at is None:
-        await slots.enter()
-        return
+async def _queue(
+    slots: Gate, url: URL, timeout: Timeout, deadline_at: float | None, ticket: Ticket | None
+) -> None:
+    """Wait for a connection slot, no later than ``deadline_at`` (the contended path only).
+
+    If none comes, the rate limit's ``ticket`` (if any) is given up: its request never left.
+    """
     try:
-        await asyncio.wait_for(slots.enter(), deadline_at - time.monotonic())
+        if deadline_at is None:
+            await slots.enter()
+        else:
+            await asyncio.wait_for(slots.enter(), deadline_at - time.monotonic())
     except asyncio.TimeoutError:
+        if ticket is not None:
+            ticket.close()
         raise deadline_error(url, timeout, WAITING_FOR_SLOT) from None
+    except BaseException:
+        if ticket is not None:
+            ticket.close()
+        raise
+
+
+def _sends_trace() -> aiohttp.TraceConfig:
+    """Tells each request's rate-limit ``Ticket`` when the request's head has been written."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_request_sent)
+    return trace
+
+
+async def _request_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    ticket = getattr(context, "trace_request_ctx", None)
+    if isinstance(ticket, Ticket):
+        ticket.sent()
