@@ -1,18 +1,20 @@
 """``RateLimit``: the client's ``rate_limit``, a token bucket with a one-second window on top.
 
 The bucket holds ``rate / 10`` tokens (at least one) and refills at ``rate`` per second, so a
-client that was idle may send a tenth of a second's requests at once and then one every
-``1 / rate`` seconds: one timer wakes the waiters of a whole tenth of a second, not one timer
-per request (``aiolimiter``'s ``AsyncLimiter(1, 1 / rate)`` spent one per request and topped
-out near 800 requests per second).
+client that was idle may send a tenth of a second's requests at once and then ``rate`` a
+second. Waiters are woken at most every ``TICK`` with all the tokens that came meanwhile: no
+timer per request (``aiolimiter``'s ``AsyncLimiter(1, 1 / rate)`` set one per request and
+topped out near 800 requests per second).
 
-A bucket alone lets through its capacity on top of a second's refill (``1.1 * rate``) in the
+A bucket alone lets its capacity through on top of a second's refill (``1.1 * rate``) in the
 second after an idle spell. The window forbids that: no ``WINDOW`` seconds hold more than
-``⌊rate⌋`` grants (at least one). ``WINDOW`` is a little over a second, so that jitter between
-the client and the server (a request granted first but delayed more than one granted a second
-later) does not add one to a second the server counts; it costs ``WINDOW - 1`` of the rate
-only while the limit is saturated for more than a second. The grants of the last ``WINDOW``
-are kept as runs of at most ``RUN`` seconds, each counted at its latest grant (so a grant never
+``⌊rate⌋`` requests (at least one). ``WINDOW`` is 20 ms over a second, so that jitter between
+the client and the server does not add one to a second the server counts; it costs 2% of the
+rate only while the limit stays saturated. With ``counts_sends`` (the client's own session) a
+request enters the window when its head is written (``Ticket.sent``), not when it was
+granted: a pause of the client in between (a new connection's handshake, a collection, the
+scheduler) would otherwise bunch requests up at the server; until then it counts as present.
+The window keeps runs of at most ``RUN`` seconds, each counted at its latest request (so none
 leaves the window early): at most ``WINDOW / RUN`` runs, whatever the rate.
 
 Taking a token never waits while one is free and no one queues (``try_acquire``, no await);
