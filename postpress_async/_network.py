@@ -44,6 +44,7 @@ __all__ = [
     "READ_SIZE",
     "Failures",
     "connector",
+    "deadline_error",
     "describe",
     "proxy_authorization",
     "proxy_evidence",
@@ -270,9 +271,10 @@ _LIMIT_WORDING: Final = {
 
 
 def timeout_error(
-    exc: BaseException, url: URL, timeout: Timeout, budget: float | None
+    exc: BaseException, url: URL, timeout: Timeout, *, deadline: bool, during: str = ""
 ) -> APITimeoutError:
-    """Which limit fired, from aiohttp's exception and this attempt's ``budget``."""
+    """Which limit fired, from aiohttp's exception; ``deadline``: the call's deadline cut this
+    attempt short. ``during`` names the phase the deadline ran out in (``while ...``)."""
     limit: str
     seconds: float | None
     if isinstance(exc, _CONNECT_TIMEOUTS):
@@ -282,12 +284,10 @@ def timeout_error(
     elif isinstance(exc, aiohttp.ServerTimeoutError):  # aiohttp before 3.10 says it in words
         reading = "read" in str(exc).lower()
         limit, seconds = ("read", timeout.read) if reading else ("connect", timeout.connect)
+    elif deadline:
+        return deadline_error(url, timeout, during)
     else:
-        total = timeout.attempt_total if budget is None else min(timeout.attempt_total, budget)
-        if timeout.deadline is not None and total < timeout.attempt:
-            limit, seconds = "deadline", timeout.deadline
-        else:
-            limit, seconds = "attempt", timeout.attempt
+        limit, seconds = "attempt", timeout.attempt
     value = "" if seconds is None else f"={seconds:g}s"
     message = f"GET {shown_path(url)} timed out: {_LIMIT_WORDING[limit]}{value}"
     return APITimeoutError(message, limit=limit, seconds=seconds)
@@ -338,6 +338,15 @@ def _shown_page(headers: Mapping[str, str], body: bytes) -> str:
 def _bounded_text(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+def deadline_error(url: URL, timeout: Timeout, during: str) -> APITimeoutError:
+    """The call's ``Timeout.deadline`` ran out ``during`` a phase (``while waiting for ...``)."""
+    message = f"GET {shown_path(url)} timed out: {_LIMIT_WORDING['deadline']}"
+    if timeout.deadline is not None:
+        message += f"={timeout.deadline:g}s"
+    if during:
+        message += f" {during}"
+    return APITimeoutError(message, limit="deadline", seconds=timeout.deadline)
 
 
 def _phrase(status: int) -> str:

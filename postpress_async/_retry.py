@@ -26,7 +26,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from ._config import RetryPolicy, Timeout
-from ._errors import PostpressError
+from ._errors import APITimeoutError, PostpressError
 from ._logging import logger
 
 __all__ = ["Attempt", "AttemptObserver", "with_retries"]
@@ -35,7 +35,11 @@ __all__ = ["Attempt", "AttemptObserver", "with_retries"]
 T = TypeVar("T")
 R = TypeVar("R")
 Attempt = Callable[[float | None], Awaitable[T]]
-"""One attempt; its argument is the seconds left before the overall deadline (None: no limit)."""
+"""One attempt; its argument is the call's deadline on ``time.monotonic()`` (None: none).
+
+The attempt keeps to it itself: its waits (rate limit, connection slot), its request and its
+redirects all end by then.
+"""
 
 
 class stop_at_deadline(stop_base):
@@ -135,13 +139,16 @@ async def with_retries(
     """Run ``attempt`` and retry its failures as ``policy`` says, within ``timeout.deadline``;
     ``parse`` the result of the attempt that succeeded (parsing is never retried).
 
-    Every ``PostpressError`` raised after retries carries ``.attempts``. ``observer`` hears
-    of each failed attempt as it happens, retries included. The parse is applied here so that
-    a call is this one coroutine over its attempt's: the client adds no frame of its own.
+    The deadline's clock starts here, once per call; every attempt is given the same moment
+    to end by. Every ``PostpressError`` raised after retries carries ``.attempts``.
+    ``observer`` hears of each failed attempt as it happens, retries included. The parse is
+    applied here so that a call is this one coroutine over its attempt's: the client adds no
+    frame of its own.
     """
-    started = time.monotonic()
+    deadline = timeout.deadline
+    deadline_at = None if deadline is None else time.monotonic() + deadline
     try:
-        result = await attempt(None)
+        result = await attempt(deadline_at)
     except Exception as exc:
         if observer is not None:
             observer.attempt_failed(exc)
@@ -150,7 +157,7 @@ async def with_retries(
         first_failure = exc  # tenacity is entered only here, never on the happy path
     else:
         return parse(result)
-    result = await _retry_after_failure(attempt, first_failure, policy, timeout, started, observer)
+    result = await _retry_after_failure(attempt, first_failure, policy, deadline_at, observer)
     return parse(result)
 
 
@@ -158,11 +165,9 @@ async def _retry_after_failure(
     attempt: Attempt[T],
     first_failure: Exception,
     policy: RetryPolicy,
-    timeout: Timeout,
-    started: float,
+    deadline_at: float | None,
     observer: AttemptObserver | None,
 ) -> T:
-    deadline_at = None if timeout.deadline is None else started + timeout.deadline
     pending: Exception | None = first_failure
     attempts = 1
 
@@ -174,12 +179,13 @@ async def _retry_after_failure(
         attempts += 1
         if observer is not None:
             await observer.before_retry()
-        budget = None if deadline_at is None else max(0.001, deadline_at - time.monotonic())
         try:
-            return await attempt(budget)
+            return await attempt(deadline_at)
         except Exception as exc:
             if observer is not None:
                 observer.attempt_failed(exc)
+            if isinstance(exc, APITimeoutError) and exc.limit == "deadline":
+                exc.args = (f"{exc.args[0]} (retry {attempts - 1})", *exc.args[1:])
             raise
 
     try:

@@ -89,11 +89,11 @@ class Call:
     ) -> Callable[[float | None], Awaitable[HttpResponse]]:
         """``send`` (one attempt, as the retry layer calls it), counted and its status kept."""
 
-        async def attempt(budget: float | None) -> HttpResponse:
+        async def attempt(deadline_at: float | None) -> HttpResponse:
             self.attempts += 1
             self.status = None
             try:
-                response = await send(budget)
+                response = await send(deadline_at)
             except APIStatusError as exc:
                 self.status = exc.status
                 raise

@@ -19,7 +19,6 @@ from typing import Any, Final
 
 import aiohttp
 import msgspec
-from aiolimiter import AsyncLimiter
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -27,6 +26,7 @@ from ._config import Settings, Timeout
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     ConfigurationError,
     ResponseTooLargeError,
     closed_in_flight,
@@ -37,6 +37,7 @@ from ._network import (
     CERTIFICATE_ERRORS,
     Failures,
     connector,
+    deadline_error,
     describe,
     proxy_authorization,
     proxy_options,
@@ -45,6 +46,7 @@ from ._network import (
     timeout_error,
     tls_context,
 )
+from ._ratelimit import RateLimit, Ticket
 from ._version import __version__
 
 __all__ = ["USER_AGENT", "HttpResponse", "Transport", "client_timeout"]
@@ -60,6 +62,12 @@ ERROR_BODY_LIMIT = 64 * 1024
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TIMEOUTS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)
+
+# Where the call's deadline ran out, as its APITimeoutError says it.
+WAITING_FOR_SLOT: Final = "while waiting for a connection slot (Limits.max_connections)"
+WAITING_FOR_RATE: Final = "while waiting for the rate limit (rate_limit)"
+WAITING_FOR_RESPONSE: Final = "while waiting for the response"
+BEFORE_SENDING: Final = "before the request was sent"
 
 
 def client_timeout(timeout: Timeout, budget: float | None = None) -> aiohttp.ClientTimeout:
@@ -102,6 +110,7 @@ class Transport:
         self._max_size = settings.max_response_size
         self._max_digits = len(str(self._max_size))
         self._timeout = client_timeout(settings.timeout)
+        self._attempt_total = settings.timeout.attempt_total
         proxy = settings.proxy
         if session is not None and proxy is not None and proxy.source != "proxy":
             proxy = None  # a caller's session: its own trust_env decides on the environment
@@ -140,13 +149,15 @@ class Transport:
         self._thread = 0  # the thread of the loop, once bound
         self._closed = False
         # Waiting for a pooled connection must not eat into an attempt's timeout: requests
-        # queue here, outside it, for one of the connector's connections.
+        # queue here, outside it (but inside the call's deadline), for one of the connector's
+        # connections.
         limits = settings.limits
         pool = [n for n in (limits.max_connections, limits.max_connections_per_host) if n]
         self._slots = Gate(min(pool)) if pool and session is None else None
-        # A smooth limit: one request per 1/rate seconds, never a burst of a whole second.
+        # At most rate_limit a second, a tenth of a second's worth at once (see _ratelimit),
+        # counted when each request is sent where the session is ours to trace.
         rate = settings.rate_limit
-        self._rate = None if rate is None else AsyncLimiter(1, 1.0 / rate)
+        self._rate = None if rate is None else RateLimit(rate, counts_sends=session is None)
 
     @property
     def closed(self) -> bool:
@@ -182,6 +193,7 @@ class Transport:
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 raise_for_status=False,
+                trace_configs=None if self._rate is None else [_sends_trace()],
             )
         return self._session
 
@@ -192,35 +204,48 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    async def send(self, url: URL, budget: float | None = None) -> HttpResponse:
+    async def send(self, url: URL, deadline_at: float | None = None) -> HttpResponse:
         """One attempt: GET ``url`` (following same-origin redirects), read a 2xx response.
 
-        Any other status raises its ``APIStatusError``. ``budget`` shortens this attempt's
-        timeout to what the overall deadline leaves.
+        Any other status raises its ``APIStatusError``. ``deadline_at`` is the call's deadline
+        (``time.monotonic()``; None: none): the waits for the rate limit and a connection slot,
+        and every hop of the attempt, end by then, or the attempt raises ``APITimeoutError``.
         """
         # Used in the thread it was first used in, the client takes the session as it is: a
         # request from another event loop of that thread is refused by aiohttp before it is
         # sent, and the RuntimeError it raises is checked below. Anything else (first use,
-        # closed, another thread, or a rate limit, which waits in the loop) is checked first.
+        # closed, another thread, or a rate limit, which may wait in the loop) is checked first.
         session = self._session
-        if session is None or self._rate is not None or threading.get_ident() != self._thread:
+        rate = self._rate
+        ticket: Ticket | None = None  # a rate limit's grant for this hop
+        if session is None or rate is not None or threading.get_ident() != self._thread:
             session = self._open()
-            if self._rate is not None:
-                await self._rate.acquire()
-        options = self._request_options
-        if budget is not None:  # a retry: no longer than the overall deadline leaves
-            options = {**options, "timeout": client_timeout(self._settings.timeout, budget)}
+            if rate is not None:
+                ticket = await self._admit(rate, url, deadline_at, WAITING_FOR_RATE)
         slots = self._slots
         if slots is not None:
             if slots.free:  # Gate's uncontended path, inline
                 slots.free -= 1
             else:
-                await slots.enter()
+                await _queue(slots, url, self._settings.timeout, deadline_at, ticket)
         try:
-            debug = logger.isEnabledFor(logging.DEBUG)
-            started = time.perf_counter() if debug else 0.0
+            options = self._request_options
+            # One clock read per attempt: the attempt's redirects share its time, and the
+            # deadline shortens its timeout only when it leaves less than a whole attempt.
+            started = time.monotonic()
+            if deadline_at is not None and deadline_at - started < self._attempt_total:
+                options = self._hop_options(url, started, deadline_at, BEFORE_SENDING)
             hops = 0
             while True:
+                if ticket is not None:
+                    assert rate is not None  # a ticket is the rate limit's
+                    if hops:  # each hop is a request of its own: it waits for the limit too
+                        ticket.close()
+                        ticket = None
+                        during = f"{WAITING_FOR_RATE} before redirect {hops}"
+                        ticket = await self._admit(rate, url, deadline_at, during)
+                    if rate.counts_sends:
+                        options = {**options, "trace_request_ctx": ticket}
                 failure: APIConnectionError | None = None
                 try:
                     # Awaited, not entered: `async with` costs five coroutines per request
@@ -246,11 +271,15 @@ class Transport:
                         elif status in _REDIRECTS and "Location" in headers:
                             url = self._redirect_target(url, status, headers, hops)
                             hops += 1
+                            # The next hop gets what is left of the attempt, not a fresh one.
+                            options = self._hop_options(
+                                url, started, deadline_at, f"before redirect {hops}"
+                            )
                             continue
                         else:
                             body = await self._read(resp)
-                        if debug:
-                            elapsed = (time.perf_counter() - started) * 1000
+                        if logger.isEnabledFor(logging.DEBUG):
+                            elapsed = (time.monotonic() - started) * 1000
                             logger.debug(
                                 "GET %s -> %d in %.1f ms", url.raw_path_qs, status, elapsed
                             )
@@ -260,7 +289,15 @@ class Transport:
                     finally:
                         resp.release()
                 except _TIMEOUTS as exc:
-                    raise timeout_error(exc, url, self._settings.timeout, budget) from exc
+                    # Cut short by the deadline if it came before the attempt's own end.
+                    timeout = self._settings.timeout
+                    by_deadline = deadline_at is not None and (
+                        deadline_at - started < timeout.attempt
+                    )
+                    during = f"during redirect {hops}" if hops else WAITING_FOR_RESPONSE
+                    raise timeout_error(
+                        exc, url, timeout, deadline=by_deadline, during=during
+                    ) from exc
                 # A response error's repr carries the request headers (the key, the proxy's
                 # credentials): keep only its text, and raise outside this block so that it is not
                 # even the implicit __context__.
@@ -288,6 +325,38 @@ class Transport:
                     slots.leave()
                 else:  # Gate's uncontended path, inline
                     slots.free += 1
+            if ticket is not None:
+                ticket.close()
+
+    async def _admit(
+        self, rate: RateLimit, url: URL, deadline_at: float | None, during: str
+    ) -> Ticket:
+        """A grant of the rate limit, waiting for it no later than ``deadline_at``."""
+        if not rate.try_acquire() and not await rate.acquire(deadline_at):
+            raise deadline_error(url, self._settings.timeout, during)
+        return Ticket(rate)
+
+    def _hop_options(
+        self, url: URL, started: float, deadline_at: float | None, during: str
+    ) -> dict[str, Any]:
+        """The request options of a hop that may take only what is left of the attempt (which
+        began at ``started``) and of the call; raises ``APITimeoutError`` if nothing is left."""
+        timeout = self._settings.timeout
+        ends = started + timeout.attempt
+        by_deadline = deadline_at is not None and deadline_at < ends
+        if deadline_at is not None and by_deadline:
+            ends = deadline_at
+        left = ends - time.monotonic()
+        if left <= 0:
+            if by_deadline:
+                raise deadline_error(url, timeout, during)
+            raise APITimeoutError(
+                f"GET {shown_path(url)} timed out: the attempt took longer than "
+                f"Timeout.attempt={timeout.attempt:g}s {during}",
+                limit="attempt",
+                seconds=timeout.attempt,
+            )
+        return {**self._request_options, "timeout": client_timeout(timeout, left)}
 
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int
@@ -355,3 +424,40 @@ def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
         f"response body is larger than max_response_size={limit} bytes ({size}); "
         "raise max_response_size if this is expected"
     )
+
+
+async def _queue(
+    slots: Gate, url: URL, timeout: Timeout, deadline_at: float | None, ticket: Ticket | None
+) -> None:
+    """Wait for a connection slot, no later than ``deadline_at`` (the contended path only).
+
+    If none comes, the rate limit's ``ticket`` (if any) is given up: its request never left.
+    """
+    try:
+        if deadline_at is None:
+            await slots.enter()
+        else:
+            await asyncio.wait_for(slots.enter(), deadline_at - time.monotonic())
+    except asyncio.TimeoutError:
+        if ticket is not None:
+            ticket.close()
+        raise deadline_error(url, timeout, WAITING_FOR_SLOT) from None
+    except BaseException:
+        if ticket is not None:
+            ticket.close()
+        raise
+
+
+def _sends_trace() -> aiohttp.TraceConfig:
+    """Tells each request's rate-limit ``Ticket`` when the request's head has been written."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_request_sent)
+    return trace
+
+
+async def _request_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    ticket = getattr(context, "trace_request_ctx", None)
+    if isinstance(ticket, Ticket):
+        ticket.sent()
