@@ -339,6 +339,7 @@ def _bounded_text(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
+
 def deadline_error(url: URL, timeout: Timeout, during: str) -> APITimeoutError:
     """The call's ``Timeout.deadline`` ran out ``during`` a phase (``while waiting for ...``)."""
     message = f"GET {shown_path(url)} timed out: {_LIMIT_WORDING['deadline']}"
