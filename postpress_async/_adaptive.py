@@ -226,14 +226,27 @@ class AdaptiveLimit:
         if self._waiting:
             self._wake()
 
-    async def before_retry(self) -> None:
+    async def before_retry(self, deadline_at: float | None = None) -> bool:
         """A request of the batch is about to retry: it queues again for a place, ahead of
-        new ids, so that a cut limit and a pause hold back retries as well as new requests."""
+        new ids, so that a cut limit and a pause hold back retries as well as new requests.
+
+        False if no place came by ``deadline_at`` (the call's deadline): it then holds none.
+        """
         task = asyncio.current_task()
         if task is not None:
             self._parked.discard(task)
-        if not self.try_acquire():
+        if self.try_acquire():
+            return True
+        if deadline_at is None:
             await self.acquire(first=True)
+            return True
+        try:
+            await asyncio.wait_for(self.acquire(first=True), deadline_at - time.monotonic())
+        except asyncio.TimeoutError:
+            if task is not None:
+                self._parked.add(task)  # it holds no place: its release must not give one back
+            return False
+        return True
 
     def _cut(self) -> None:
         """The service is overloaded: halve the limit and ignore what is in flight."""

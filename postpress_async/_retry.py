@@ -121,12 +121,13 @@ class AttemptObserver(Protocol):
     """Told about every failed attempt of a call (a batch passes one down); never on success.
 
     ``before_retry`` is awaited before each retry: a batch makes its retries queue again for
-    a place in flight, so that they back off together with the rest of the batch.
+    a place in flight, so that they back off together with the rest of the batch. It returns
+    False if no place came before ``deadline_at`` (the call's deadline; None: none).
     """
 
     def attempt_failed(self, exc: Exception) -> None: ...
 
-    async def before_retry(self) -> None: ...
+    async def before_retry(self, deadline_at: float | None) -> bool: ...
 
 
 async def with_retries(
@@ -157,7 +158,9 @@ async def with_retries(
         first_failure = exc  # tenacity is entered only here, never on the happy path
     else:
         return parse(result)
-    result = await _retry_after_failure(attempt, first_failure, policy, deadline_at, observer)
+    result = await _retry_after_failure(
+        attempt, first_failure, policy, deadline, deadline_at, observer
+    )
     return parse(result)
 
 
@@ -165,6 +168,7 @@ async def _retry_after_failure(
     attempt: Attempt[T],
     first_failure: Exception,
     policy: RetryPolicy,
+    deadline: float | None,
     deadline_at: float | None,
     observer: AttemptObserver | None,
 ) -> T:
@@ -177,8 +181,13 @@ async def _retry_after_failure(
             failure, pending = pending, None
             raise failure
         attempts += 1
-        if observer is not None:
-            await observer.before_retry()
+        if observer is not None and not await observer.before_retry(deadline_at):
+            raise APITimeoutError(
+                f"timed out: the call reached its overall Timeout.deadline={deadline:g}s while "
+                f"waiting for a place in the batch (retry {attempts - 1})",
+                limit="deadline",
+                seconds=deadline,
+            )
         try:
             return await attempt(deadline_at)
         except Exception as exc:

@@ -20,6 +20,7 @@ from support import EXAMPLE, RETRYABLE_IDS, Sleeps
 from yarl import URL
 
 import postpress_async as pp
+from postpress_async._adaptive import AdaptiveLimit
 from postpress_async._retry import with_retries
 from postpress_async.testing import FakePostpress
 
@@ -191,8 +192,9 @@ class RecordingObserver:
     def attempt_failed(self, exc: Exception) -> None:
         self.events.append(f"failed {type(exc).__name__}")
 
-    async def before_retry(self) -> None:
+    async def before_retry(self, deadline_at: float | None) -> bool:
         self.events.append("retry")
+        return True
 
 
 async def retrieve_observed(
@@ -254,3 +256,31 @@ async def test_a_retryable_id_on_a_4xx_is_not_retried(
     )
     assert server.request_count == 1
     assert sleeps.waits == []
+
+
+async def test_a_batch_retry_waits_for_a_place_no_longer_than_the_deadline(
+    server: FakePostpress,
+) -> None:
+    """A retry inside ``retrieve_many`` queues again for a place (``before_retry``): that wait
+    counts against the deadline too, and the place it never got is not given back."""
+    server.fail(CHAT_ID, error=pp.ErrorType.SERVICE_UNAVAILABLE)
+    limit = AdaptiveLimit(2)
+    assert limit.try_acquire()  # another id of the batch, in flight throughout
+    assert limit.try_acquire()  # this call's own place
+
+    async def backoff(seconds: float) -> None:
+        assert limit.try_acquire()  # a new id takes the place this call gave back
+
+    retry = pp.RetryPolicy(sleep=backoff, backoff_initial=0.001, backoff_max=0.001)
+    url = URL(f"{server.base_url}/chats/{CHAT_ID}")
+    async with client_for(server, timeout=pp.Timeout(deadline=0.5)) as client:
+        attempt = functools.partial(client._transport.send, url)
+        call = with_retries(attempt, lambda r: r.status, retry, client.timeout, limit)
+        error, elapsed = await timed(call)  # in this task: the one the limit parked
+        limit.release(failed=True)  # what the batch's worker does with a failed id
+    assert isinstance(error, pp.APITimeoutError)
+    assert (error.limit, error.seconds, error.attempts) == ("deadline", 0.5, 2)
+    assert "while waiting for a place in the batch (retry 1)" in str(error)
+    assert elapsed < 0.5 + SLACK
+    assert server.request_count == 1  # the retry was never sent
+    assert limit.in_flight == 2  # the other id and the new one: nothing given back twice
