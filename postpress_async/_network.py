@@ -14,17 +14,27 @@ import asyncio
 import asyncio.selector_events
 import asyncio.sslproto
 import base64
+import functools
 import re
 import ssl as _ssl
+from collections import deque
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any, Final, cast
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 from yarl import URL
 
 from ._config import Settings, Timeout
-from ._errors import APIConnectionError, APITimeoutError, CertificateError, ProxyError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    CertificateError,
+    ProxyError,
+    ResponseDecodeError,
+)
 from ._proxy import Proxy
 from ._redact import redact_urls
 from ._tls import verifying_context
@@ -35,6 +45,7 @@ __all__ = [
     "Failures",
     "connector",
     "describe",
+    "missing_decoder",
     "proxy_authorization",
     "proxy_options",
     "read_in_pieces",
@@ -116,8 +127,63 @@ def read_in_pieces(transport: asyncio.BaseTransport) -> None:
         cast(Any, tls).max_size = READ_SIZE  # the same, read on each decrypting read
 
 
-class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector, each new connection set to read in ``READ_SIZE`` pieces."""
+class _StrayBytes(Exception):
+    """Bytes arrived on a connection resting in the pool: no request of ours asked for them."""
+
+
+class _Idle:
+    """The HTTP parser of a pooled connection while it rests: any byte that arrives is stray.
+
+    aiohttp keeps a connection's last parser after its response ends, and parses whatever
+    arrives next as the answer to the next request sent on it: a stray response would be
+    handed to the next call, and each later call the previous one's. Raising here makes
+    aiohttp close the connection at once (a parse error), so it is never reused.
+    """
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes) -> tuple[tuple[()], bool, bytes]:
+        if data:
+            raise _StrayBytes
+        return (), False, b""  # aiohttp resuming a paused read: nothing arrived
+
+    def feed_eof(self) -> None:
+        return None
+
+
+_IDLE: Final = _Idle()
+
+
+class _PoolGuard(aiohttp.TCPConnector):
+    """aiohttp's connector, that never reuses a pooled connection something arrived on.
+
+    Two cheap checks, no system call: a connection going back to the pool gets ``_Idle`` as
+    its parser (one attribute set), so a byte arriving while it rests closes it; and one taken
+    from the pool must have nothing buffered (``should_close``), which catches a response
+    that came in the same read as the one before it, parsed before the connection went back.
+    """
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        cast(Any, protocol)._parser = _IDLE  # the next request sets a fresh parser
+        super()._release(key, protocol, should_close=should_close)
+
+    def _get(self, key: ConnectionKey, *args: Any) -> Coroutine[Any, Any, Any]:
+        conns = self._conns.get(key)
+        if conns:
+            # aiohttp takes the oldest first (a deque; a list, from the end, before 3.10):
+            # close each one with something unread, up to the first clean one, and let
+            # aiohttp drop the closed ones as it does a connection the server closed.
+            for protocol, _ in conns if isinstance(conns, deque) else reversed(conns):
+                if not protocol.should_close:
+                    break
+                protocol.close()
+        return super()._get(key, *args)
+
+
+class _Connector(_PoolGuard):
+    """The client's own connector: each new connection reads in ``READ_SIZE`` pieces."""
 
     async def _wrap_create_connection(
         self, *args: Any, **kwargs: Any
@@ -127,13 +193,21 @@ class _Connector(aiohttp.TCPConnector):
         return transport, protocol
 
 
+@functools.cache
+def _socks_connector() -> Callable[..., aiohttp.TCPConnector]:
+    """aiohttp-socks' connector with the same pool guard (built once, on first use)."""
+    from aiohttp_socks import ProxyConnector
+
+    return type("_SocksConnector", (_PoolGuard, ProxyConnector), {})
+
+
 def connector(proxy: Proxy | None, **settings: Any) -> aiohttp.TCPConnector:
     """The client's own connector: direct, or through a SOCKS proxy."""
     if proxy is None or not proxy.is_socks:
         return _Connector(**settings)
-    from aiohttp_socks import ProxyConnector, ProxyType
+    from aiohttp_socks import ProxyType
 
-    return ProxyConnector(
+    return _socks_connector()(
         host=proxy.host,
         port=proxy.port,
         proxy_type=ProxyType.SOCKS4 if proxy.scheme == "socks4" else ProxyType.SOCKS5,
@@ -188,6 +262,32 @@ def describe(exc: BaseException | None) -> str:
     if len(text) > DESCRIBE_LIMIT:
         text = text[: DESCRIBE_LIMIT - 1] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_DECODERS: Final = (
+    # (the encoding, how aiohttp's message names it, what to install)
+    ("br", "(br)", "Brotli (brotlicffi on PyPy)"),
+    ("zstd", "(zstd)", "backports.zstd (built into Python 3.14)"),
+)
+
+
+def missing_decoder(exc: aiohttp.ClientResponseError) -> ResponseDecodeError | None:
+    """A body in an encoding whose decoder is not installed: final, naming what to install.
+
+    aiohttp refuses such a response before it reads the body, and says which package it
+    lacks; every attempt would be refused the same way, so it is not retried.
+    """
+    text = exc.message if isinstance(exc.message, str) else ""
+    if "content-encoding" not in text.lower() or "install" not in text.lower():
+        return None
+    for encoding, named, package in _DECODERS:
+        if named in text:
+            return ResponseDecodeError(
+                f"the response body is compressed with {encoding} (Content-Encoding: "
+                f"{encoding}), which aiohttp cannot decode without {package}: "
+                "pip install 'aiohttp[speedups]' installs it"
+            )
+    return None
 
 
 def shown_path(url: URL) -> str:
