@@ -18,7 +18,7 @@ import functools
 import re
 import ssl as _ssl
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from http import HTTPStatus
 from typing import Any, Final, cast
 
@@ -154,32 +154,45 @@ class _Idle:
 _IDLE: Final = _Idle()
 
 
+_pooled_release: Final = aiohttp.TCPConnector._release
+_pooled_get: Final = aiohttp.TCPConnector._get
+
+
 class _PoolGuard(aiohttp.TCPConnector):
     """aiohttp's connector, that never reuses a pooled connection something arrived on.
 
     Two cheap checks, no system call: a connection going back to the pool gets ``_Idle`` as
-    its parser (one attribute set), so a byte arriving while it rests closes it; and one taken
-    from the pool must have nothing buffered (``should_close``), which catches a response
-    that came in the same read as the one before it, parsed before the connection went back.
+    its parser (one attribute set), so a byte arriving while it rests closes it; and the one
+    taken from the pool must hold no parsed response (``_buffer``). That catches a response
+    that came in the same read as the end of the one before: aiohttp puts the connection back
+    in the middle of parsing that read, and parses the rest of it with the old parser.
+
+    aiohttp's own methods are called directly rather than through ``super()``, a few hundred
+    nanoseconds a request (neither ``TCPConnector`` nor aiohttp-socks' connector overrides
+    them; ``_socks_connector`` checks).
     """
 
     def _release(
         self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
     ) -> None:
-        cast(Any, protocol)._parser = _IDLE  # the next request sets a fresh parser
-        super()._release(key, protocol, should_close=should_close)
+        protocol._parser = _IDLE  # type: ignore[assignment]  # the next request sets its own
+        _pooled_release(self, key, protocol, should_close=should_close)
 
     def _get(self, key: ConnectionKey, *args: Any) -> Coroutine[Any, Any, Any]:
         conns = self._conns.get(key)
-        if conns:
-            # aiohttp takes the oldest first (a deque; a list, from the end, before 3.10):
-            # close each one with something unread, up to the first clean one, and let
-            # aiohttp drop the closed ones as it does a connection the server closed.
-            for protocol, _ in conns if isinstance(conns, deque) else reversed(conns):
-                if not protocol.should_close:
-                    break
-                protocol.close()
-        return super()._get(key, *args)
+        # aiohttp takes the oldest first from a deque; older releases, the last of a list
+        if conns and (conns[0] if type(conns) is deque else conns[-1])[0]._buffer:
+            _close_unread(conns)
+        return _pooled_get(self, key, *args)
+
+
+def _close_unread(conns: Sequence[tuple[ResponseHandler, float]]) -> None:
+    """Close each pooled connection holding a response nobody read, up to the first clean
+    one; aiohttp then drops them as it drops one the server closed."""
+    for protocol, _ in conns if type(conns) is deque else reversed(conns):
+        if not protocol._buffer:
+            break
+        protocol.close()
 
 
 class _Connector(_PoolGuard):
@@ -198,6 +211,8 @@ def _socks_connector() -> Callable[..., aiohttp.TCPConnector]:
     """aiohttp-socks' connector with the same pool guard (built once, on first use)."""
     from aiohttp_socks import ProxyConnector
 
+    if (ProxyConnector._get, ProxyConnector._release) != (_pooled_get, _pooled_release):
+        return ProxyConnector  # a release that pools its own way: the id check still holds
     return type("_SocksConnector", (_PoolGuard, ProxyConnector), {})
 
 

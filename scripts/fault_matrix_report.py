@@ -109,13 +109,26 @@ async def observe() -> list[Observation]:
     return [await run_row(row) for row in ROWS]
 
 
+HAND_WRITTEN = "<!-- Hand-written below: kept as it is when this page is regenerated. -->"
+
+
+def kept_sections(path: Path) -> str:
+    """What follows ``HAND_WRITTEN`` in the page as it is now (marker included), or nothing."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return ""
+    at = text.find(HAND_WRITTEN)
+    return "" if at < 0 else "\n" + text[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stdout", action="store_true", help="print instead of writing")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="the page to write")
     args = parser.parse_args(argv)
     observations = asyncio.run(observe())
-    page = render(observations)
+    page = render(observations) + kept_sections(args.output)
     if args.stdout:
         print(page)
     else:
