@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rawserver import Exchange, RawServer, response_head
 from support import EXAMPLE, until
 from support import SECRET_KEY as KEY
+from tls_material import tls_client_context, tls_server_context
 
 import postpress_async as pp
 
@@ -136,6 +138,27 @@ async def test_a_connection_that_received_a_stray_is_not_reused(
             # Otherwise the stray came in the same read as the answer's end, parsed before the
             # call returned: the connection is closed when the next call would take it.
         assert server.connections == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "closed_while_idle"),
+    [(with_stray(), True), (with_stray(with_the_last_bytes=True), False)],
+    ids=["after the answer", "with the answer's last bytes"],
+)
+async def test_the_same_over_tls(
+    tmp_path: Path, behaviour: Behaviour, closed_while_idle: bool
+) -> None:
+    async with (
+        RawServer(behaviour, tls=tls_server_context(tmp_path)) as server,
+        client_for(server, ssl=tls_client_context()) as client,
+    ):
+        for count, chat_id in enumerate(["chat_A", "chat_B", "chat_C"], start=1):
+            assert (await client.chats.retrieve(chat_id)).id == chat_id
+            if closed_while_idle:
+                assert await until(
+                    lambda n=count: server.hits == n and server.open_connections == 0
+                )
+        assert server.connections == 3
 
 
 async def test_a_clean_connection_is_still_reused() -> None:
