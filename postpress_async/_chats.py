@@ -49,7 +49,7 @@ def _is_asked_for(chat: Chat, chat_id: str, url: URL) -> bool:
 def _another_chat(chat_id: str) -> ResponseDecodeError:
     # The chat that came is someone else's: neither its id nor any of its content is named.
     return ResponseDecodeError(
-        f"the server returned a different chat than {one_line(chat_id, SERVER_TEXT_LIMIT)!r},"
+        f"the server returned a different chat than {one_line(repr(chat_id), SERVER_TEXT_LIMIT)},"
         " the one asked for; it was not returned (a response meant for another request, or a"
         " fault of the server)",
         path="$.id",
@@ -68,26 +68,28 @@ def _chat_parser(chat_id: str) -> Callable[[HttpResponse], Chat]:
     return parse
 
 
+def _checked_decoder(chat_id: str, url: URL) -> Callable[[bytes | str], Chat]:
+    """``decode_chat`` for a raw response to a request for ``chat_id`` (made to ``url``)."""
+
+    def parse(data: bytes | str) -> Chat:
+        chat = decode_chat(data)
+        if not _is_asked_for(chat, chat_id, url):
+            raise _another_chat(chat_id)
+        return chat
+
+    return parse
+
+
 def _raw_chat_parser(chat_id: str | None) -> Callable[[HttpResponse], RawResponse[Chat]]:
     """The raw response, whose ``parse()`` checks the id as ``retrieve`` does (if given)."""
 
     def raw(response: HttpResponse) -> RawResponse[Chat]:
-        parser = decode_chat
-        if chat_id is not None:
-            url = response.url
-
-            def parser(data: bytes | str) -> Chat:
-                chat = decode_chat(data)
-                if not _is_asked_for(chat, chat_id, url):
-                    raise _another_chat(chat_id)
-                return chat
-
         return RawResponse(
             status=response.status,
             headers=response.headers,
             content=response.content,
             url=str(response.url),
-            parser=parser,
+            parser=decode_chat if chat_id is None else _checked_decoder(chat_id, response.url),
         )
 
     return raw
