@@ -1,12 +1,14 @@
-"""The canned server the network suites talk to: any GET gets ``data/chat.json``, 200, kept alive.
+"""The canned server the network suites talk to: any GET gets ``data/chat.json``, 200, kept alive,
+with the chat's ``id`` set to the id the request's path ends with.
 
     python benchmarks/_server.py [--port 0] [--cpu 0]      # prints its port, serves until killed
 
 A raw ``asyncio.Protocol`` over HTTP/1.1 keep-alive (uvloop's loop if it is installed): it
 counts the requests in what arrives (each ends at the blank line; a GET has no body) and
 answers them with one prebuilt response each: status line, ``Content-Type``,
-``Content-Length`` and the compact body. There is no routing and no parsing beyond that, so
-its cost per request is a few microseconds, far below any client's.
+``Content-Length`` and the compact body, the requested id spliced in as its ``id`` (the SDK
+refuses another chat than the one it asked for). There is no routing and no parsing beyond
+that, so its cost per request is a few microseconds, far below any client's.
 
 ``running()`` starts it in its own process, pinned to one core, for ``run.py`` to share
 between the cases of a suite (the cases pin themselves to the other core); ``Meter`` times a
@@ -66,10 +68,35 @@ def response(body: bytes) -> bytes:
     return head.encode() + body
 
 
-class CannedHTTP(asyncio.Protocol):
-    """Answers every request head that arrives with the same response."""
+class Canned:
+    """The one response, with the chat's ``id`` swapped for the id the request asked for.
 
-    def __init__(self, canned: bytes) -> None:
+    The SDK refuses a chat whose id is not the one asked for, so the server answers each id
+    with its own chat: the body is cut around its ``id`` once, and each response is
+    ``head + before + id + after`` (a few hundred nanoseconds of the server's core).
+    """
+
+    def __init__(self, body: bytes) -> None:
+        chat_id = json.loads(body)["id"].encode()
+        marker = b'"id":"' + chat_id + b'"'
+        at = body.index(marker) + len(b'"id":"')
+        self.before, self.after = body[:at], body[at + len(chat_id) :]
+        self.heads: dict[int, bytes] = {}
+
+    def answer(self, request_head: bytes) -> bytes:
+        target = request_head[: request_head.find(b" HTTP/")]
+        chat_id = target[target.rfind(b"/") + 1 :].split(b"?", 1)[0]
+        size = len(self.before) + len(chat_id) + len(self.after)
+        head = self.heads.get(size)
+        if head is None:
+            head = self.heads[size] = response(b"").replace(b": 0\r\n", b": %d\r\n" % size)
+        return b"".join((head, self.before, chat_id, self.after))
+
+
+class CannedHTTP(asyncio.Protocol):
+    """Answers every request head that arrives with the chat it asked for."""
+
+    def __init__(self, canned: Canned) -> None:
         self.canned = canned
         self.pending = b""
         self.transport: asyncio.Transport | None = None
@@ -81,10 +108,11 @@ class CannedHTTP(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.pending:
             data = self.pending + data
-        count = data.count(b"\r\n\r\n")
-        self.pending = data if not count else data[data.rindex(b"\r\n\r\n") + 4 :]
-        if count and self.transport is not None:
-            self.transport.write(self.canned * count if count > 1 else self.canned)
+        heads = data.split(b"\r\n\r\n")
+        self.pending = heads.pop()
+        if heads and self.transport is not None:
+            answer = self.canned.answer
+            self.transport.write(b"".join([answer(head) for head in heads]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -98,7 +126,7 @@ def serve(port: int) -> None:
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = asyncio.new_event_loop()
-    canned = response(payload())
+    canned = Canned(payload())
 
     async def main() -> None:
         server = await loop.create_server(

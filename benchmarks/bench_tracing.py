@@ -32,7 +32,8 @@ from typing import Any
 from _harness import Op, Suite, main
 
 PAYLOAD = Path(__file__).parent / "data" / "chat.json"
-CHAT_ID = "chat_01HY7Q2M4RZKX9T3V000000001"
+CHAT_ID: str = json.loads(PAYLOAD.read_bytes())["id"]
+"""The payload's own id: the SDK refuses a chat whose id is not the one asked for."""
 
 
 def payload() -> bytes:

@@ -1,18 +1,30 @@
-"""The chats resource: ``retrieve``, ``with_raw_response.retrieve`` and ``retrieve_many``."""
+"""The chats resource: ``retrieve``, ``with_raw_response.retrieve`` and ``retrieve_many``.
+
+A chat asked for by its postpress id (no ``account_id``) must come back with that id, or
+with the id a same-origin redirect of the server named: any other chat is refused with
+``ResponseDecodeError``, never returned, so that a response meant for another request (a
+stray one on a reused connection) cannot hand one chat's content to another's caller. A
+provider id with ``account_id`` resolves to a postpress id, so it cannot be compared and is
+exempt.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+
+from yarl import URL
 
 from ._adaptive import AdaptiveLimit
 from ._batch import BatchResults, ProgressCallback, fetch_many, validate_batch_args
 from ._codec import decode_chat, decode_chat_body
+from ._errors import ResponseDecodeError
 from ._models import Chat
+from ._redact import SERVER_TEXT_LIMIT, one_line
 from ._resource import Request
 from ._response import RawResponse
 from ._tracing import BatchSpan, Tracing
 from ._transport import HttpResponse
-from ._url import Route, encode_query
+from ._url import Route, encode_query, encode_segment
 
 __all__ = ["CHAT", "AsyncChats", "AsyncChatsWithRawResponse"]
 
@@ -24,14 +36,63 @@ def _account_query(account_id: str | None) -> dict[str, object] | None:
     return None if account_id is None else {"account_id": account_id}
 
 
-def _raw_chat(response: HttpResponse) -> RawResponse[Chat]:
-    return RawResponse(
-        status=response.status,
-        headers=response.headers,
-        content=response.content,
-        url=str(response.url),
-        parser=decode_chat,
+def _is_asked_for(chat: Chat, chat_id: str, url: URL) -> bool:
+    """``chat`` is ``chat_id``, or the chat a same-origin redirect sent the request to."""
+    if chat.id == chat_id:
+        return True
+    try:  # a redirect's last segment is another id; without one it is chat_id's own
+        return url.raw_parts[-1] == encode_segment(chat.id, "id")
+    except ValueError:
+        return False
+
+
+def _another_chat(chat_id: str) -> ResponseDecodeError:
+    # The chat that came is someone else's: neither its id nor any of its content is named.
+    return ResponseDecodeError(
+        f"the server returned a different chat than {one_line(repr(chat_id), SERVER_TEXT_LIMIT)},"
+        " the one asked for; it was not returned (a response meant for another request, or a"
+        " fault of the server)",
+        path="$.id",
     )
+
+
+def _chat_parser(chat_id: str) -> Callable[[HttpResponse], Chat]:
+    """The parse of a request for the postpress id ``chat_id``: that chat, or an error."""
+
+    def parse(response: HttpResponse) -> Chat:
+        chat = decode_chat_body(response)
+        if chat.id != chat_id and not _is_asked_for(chat, chat_id, response.url):
+            raise _another_chat(chat_id)
+        return chat
+
+    return parse
+
+
+def _checked_decoder(chat_id: str, url: URL) -> Callable[[bytes | str], Chat]:
+    """``decode_chat`` for a raw response to a request for ``chat_id`` (made to ``url``)."""
+
+    def parse(data: bytes | str) -> Chat:
+        chat = decode_chat(data)
+        if not _is_asked_for(chat, chat_id, url):
+            raise _another_chat(chat_id)
+        return chat
+
+    return parse
+
+
+def _raw_chat_parser(chat_id: str | None) -> Callable[[HttpResponse], RawResponse[Chat]]:
+    """The raw response, whose ``parse()`` checks the id as ``retrieve`` does (if given)."""
+
+    def raw(response: HttpResponse) -> RawResponse[Chat]:
+        return RawResponse(
+            status=response.status,
+            headers=response.headers,
+            content=response.content,
+            url=str(response.url),
+            parser=decode_chat if chat_id is None else _checked_decoder(chat_id, response.url),
+        )
+
+    return raw
 
 
 class AsyncChats:
@@ -58,8 +119,9 @@ class AsyncChats:
 
         ``chat_id`` is a postpress id or, with ``account_id``, a provider id.
         """
-        query = _account_query(account_id)
-        return await self._request(CHAT, (chat_id,), query, decode_chat_body)
+        if account_id is None:
+            return await self._request(CHAT, (chat_id,), None, _chat_parser(chat_id))
+        return await self._request(CHAT, (chat_id,), _account_query(account_id), decode_chat_body)
 
     def retrieve_many(
         self,
@@ -97,7 +159,8 @@ class AsyncChats:
         request = self._request if traced else self._untraced
 
         def fetch(chat_id: str) -> Awaitable[Chat]:  # the request's own coroutine, no wrapper
-            return request(CHAT, (chat_id,), query, decode_chat_body, observer)
+            parse = decode_chat_body if query is not None else _chat_parser(chat_id)
+            return request(CHAT, (chat_id,), query, parse, observer)
 
         if not traced:  # no span could record: the plain path, no batch span
             return fetch_many(
@@ -132,4 +195,5 @@ class AsyncChatsWithRawResponse:
     async def retrieve(self, chat_id: str, *, account_id: str | None = None) -> RawResponse[Chat]:
         """Like ``chats.retrieve``, but return the response; ``.parse()`` gives the Chat."""
         query = _account_query(account_id)
-        return await self._request(CHAT, (chat_id,), query, _raw_chat)
+        parser = _raw_chat_parser(chat_id if account_id is None else None)
+        return await self._request(CHAT, (chat_id,), query, parser)

@@ -37,7 +37,7 @@ import msgspec
 from multidict import CIMultiDict
 
 from ._constants import ErrorType
-from ._redact import bounded
+from ._redact import SERVER_TEXT_LIMIT, bounded, one_line
 
 __all__ = [
     "APIConnectionError",
@@ -277,11 +277,17 @@ def _retryable(status: int, error_type: str | None) -> bool:
 
 
 _DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_RETRY_AFTER_LIMIT = 64
+"""An HTTP date is 29 characters; a longer ``Retry-After`` is not one worth parsing."""
 
 
 def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP date), or None."""
-    if not value:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP date), or None.
+
+    Any value that is neither (a date out of range, a zone offset of a thousand hours) is
+    None, as if the server had not said: never an exception.
+    """
+    if not value or len(value) > _RETRY_AFTER_LIMIT:
         return None
     value = value.strip()
     if _DELAY_SECONDS.fullmatch(value):
@@ -289,12 +295,12 @@ def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> 
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=_dt.timezone.utc)
+            now = now or _dt.datetime.now(_dt.timezone.utc)
+            seconds = (when - now).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
-        now = now or _dt.datetime.now(_dt.timezone.utc)
-        seconds = (when - now).total_seconds()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         return None
     return max(0.0, seconds)
@@ -308,22 +314,72 @@ def _reason(status: int) -> str:
 
 
 def _shorten(text: str, limit: int = MESSAGE_TEXT_LIMIT) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(" ".join(text.split()), limit)
 
 
-def _envelope(body: bytes) -> dict[str, Any] | None:
+class _Envelope(msgspec.Struct):
+    """The members of an error envelope this SDK reads; any other member is skipped."""
+
+    type: object = None
+    title: object = None
+    detail: object = None
+    instance: object = None
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_ENVELOPE_MEMBERS = frozenset(_Envelope.__struct_fields__)
+
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+# Every character belongs to exactly one token (a string never closed runs to the end), so a
+# scan is linear even on broken JSON.
+_TOKENS = re.compile(rf'{_JSON_STRING}|".*|[\[\]{{}}]|[^"\[\]{{}}]+', re.DOTALL)
+_STRING_MEMBER = re.compile(rf"\s*:\s*({_JSON_STRING})", re.DOTALL)
+
+
+def _shallow_envelope(body: bytes) -> _Envelope | None:
+    """The envelope's top-level string members, for a body that nests too deep to decode."""
     try:
-        data = msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    if isinstance(data, dict) and isinstance(data.get("type"), str):
-        return data
-    return None
+    if not text.lstrip().startswith("{"):
+        return None
+    found: dict[str, str] = {}
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        first = token.group()[0]
+        if first in "[{":
+            depth += 1
+        elif first in "]}":
+            depth -= 1
+        elif first == '"' and depth == 1:
+            name = token.group()[1:-1]
+            member = _STRING_MEMBER.match(text, token.end())
+            if member is not None and name in _ENVELOPE_MEMBERS and name not in found:
+                try:
+                    found[name] = msgspec.json.decode(member.group(1), type=str)
+                except msgspec.DecodeError:
+                    continue
+    return _Envelope(**found)
 
 
-def _text(envelope: dict[str, Any], key: str) -> str | None:
-    value = envelope.get(key)
+def _envelope(body: bytes) -> _Envelope | None:
+    """The error envelope in ``body``: an object whose ``type`` is a string, or None.
+
+    Only its four strings are read; anything else in it, however deep, is ignored.
+    """
+    try:
+        envelope: _Envelope | None = _decode_envelope(body)
+    except RecursionError:  # a member nested deeper than the decoder goes
+        envelope = _shallow_envelope(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if envelope is None or not isinstance(envelope.type, str):
+        return None
+    return envelope
+
+
+def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
@@ -352,15 +408,17 @@ def status_error(
     if envelope is None:
         error_type = title = detail = instance = None
     else:
-        error_type = _text(envelope, "type")
-        title = _text(envelope, "title")
-        detail = _text(envelope, "detail")
-        instance = _text(envelope, "instance")
+        error_type = _text(envelope.type)
+        title = _text(envelope.title)
+        detail = _text(envelope.detail)
+        instance = _text(envelope.instance)
     request_id = instance or request_id_from(headers)
     retry_after = parse_retry_after(headers.get("Retry-After"))
+    # Every string of the server's below is made one line and cut short (``one_line``): none
+    # can end a log line that quotes this message, or crowd the rest of it out.
     parts = [f"{status}"]
     if error_type:
-        parts.append(error_type)
+        parts.append(one_line(error_type, SERVER_TEXT_LIMIT))
     else:
         parts.append(_reason(status))
     summary = _shorten(detail or title or "")
@@ -376,7 +434,7 @@ def status_error(
         said = "" if hinted else "no error envelope; "
         message += f" ({said}body starts {preview!r})"
     if request_id:
-        message += f" [request_id={request_id}]"
+        message += f" [request_id={one_line(request_id, SERVER_TEXT_LIMIT)}]"
     cls = _class_for(status)
     return cls(
         message,

@@ -16,14 +16,17 @@ import asyncio
 import asyncio.selector_events
 import asyncio.sslproto
 import base64
+import functools
 import re
 import ssl as _ssl
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final, cast
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ConnectionKey
 from yarl import URL
 
 from ._config import Settings, Timeout
@@ -33,6 +36,7 @@ from ._errors import (
     CertificateError,
     PostpressError,
     ProxyError,
+    ResponseDecodeError,
     status_error,
 )
 from ._proxy import Proxy
@@ -46,6 +50,7 @@ __all__ = [
     "connector",
     "deadline_error",
     "describe",
+    "missing_decoder",
     "proxy_authorization",
     "proxy_evidence",
     "proxy_options",
@@ -137,8 +142,76 @@ def read_in_pieces(transport: asyncio.BaseTransport) -> None:
         cast(Any, tls).max_size = READ_SIZE  # the same, read on each decrypting read
 
 
-class _Connector(aiohttp.TCPConnector):
-    """aiohttp's connector, each new connection set to read in ``READ_SIZE`` pieces."""
+class _StrayBytes(Exception):
+    """Bytes arrived on a connection resting in the pool: no request of ours asked for them."""
+
+
+class _Idle:
+    """The HTTP parser of a pooled connection while it rests: any byte that arrives is stray.
+
+    aiohttp keeps a connection's last parser after its response ends, and parses whatever
+    arrives next as the answer to the next request sent on it: a stray response would be
+    handed to the next call, and each later call the previous one's. Raising here makes
+    aiohttp close the connection at once (a parse error), so it is never reused.
+    """
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes) -> tuple[tuple[()], bool, bytes]:
+        if data:
+            raise _StrayBytes
+        return (), False, b""  # aiohttp resuming a paused read: nothing arrived
+
+    def feed_eof(self) -> None:
+        return None
+
+
+_IDLE: Final = _Idle()
+
+
+_pooled_release: Final = aiohttp.TCPConnector._release
+_pooled_get: Final = aiohttp.TCPConnector._get
+
+
+class _PoolGuard(aiohttp.TCPConnector):
+    """aiohttp's connector, that never reuses a pooled connection something arrived on.
+
+    Two cheap checks, no system call: a connection going back to the pool gets ``_Idle`` as
+    its parser (one attribute set), so a byte arriving while it rests closes it; and the one
+    taken from the pool must hold no parsed response (``_buffer``). That catches a response
+    that came in the same read as the end of the one before: aiohttp puts the connection back
+    in the middle of parsing that read, and parses the rest of it with the old parser.
+
+    aiohttp's own methods are called directly rather than through ``super()``, a few hundred
+    nanoseconds a request (neither ``TCPConnector`` nor aiohttp-socks' connector overrides
+    them; ``_socks_connector`` checks).
+    """
+
+    def _release(
+        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
+    ) -> None:
+        protocol._parser = _IDLE  # type: ignore[assignment]  # the next request sets its own
+        _pooled_release(self, key, protocol, should_close=should_close)
+
+    def _get(self, key: ConnectionKey, *args: Any) -> Coroutine[Any, Any, Any]:
+        conns = self._conns.get(key)
+        # aiohttp takes the oldest first from a deque; older releases, the last of a list
+        if conns and (conns[0] if type(conns) is deque else conns[-1])[0]._buffer:
+            _close_unread(conns)
+        return _pooled_get(self, key, *args)
+
+
+def _close_unread(conns: Sequence[tuple[ResponseHandler, float]]) -> None:
+    """Close each pooled connection holding a response nobody read, up to the first clean
+    one; aiohttp then drops them as it drops one the server closed."""
+    for protocol, _ in conns if type(conns) is deque else reversed(conns):
+        if not protocol._buffer:
+            break
+        protocol.close()
+
+
+class _Connector(_PoolGuard):
+    """The client's own connector: each new connection reads in ``READ_SIZE`` pieces."""
 
     async def _wrap_create_connection(
         self, *args: Any, **kwargs: Any
@@ -148,13 +221,23 @@ class _Connector(aiohttp.TCPConnector):
         return transport, protocol
 
 
+@functools.cache
+def _socks_connector() -> Callable[..., aiohttp.TCPConnector]:
+    """aiohttp-socks' connector with the same pool guard (built once, on first use)."""
+    from aiohttp_socks import ProxyConnector
+
+    if (ProxyConnector._get, ProxyConnector._release) != (_pooled_get, _pooled_release):
+        return ProxyConnector  # a release that pools its own way: the id check still holds
+    return type("_SocksConnector", (_PoolGuard, ProxyConnector), {})
+
+
 def connector(proxy: Proxy | None, **settings: Any) -> aiohttp.TCPConnector:
     """The client's own connector: direct, or through a SOCKS proxy."""
     if proxy is None or not proxy.is_socks:
         return _Connector(**settings)
-    from aiohttp_socks import ProxyConnector, ProxyType
+    from aiohttp_socks import ProxyType
 
-    return ProxyConnector(
+    return _socks_connector()(
         host=proxy.host,
         port=proxy.port,
         proxy_type=ProxyType.SOCKS4 if proxy.scheme == "socks4" else ProxyType.SOCKS5,
@@ -243,6 +326,32 @@ def describe(exc: BaseException | None) -> str:
     if len(text) > DESCRIBE_LIMIT:
         text = text[: DESCRIBE_LIMIT - 1] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_DECODERS: Final = (
+    # (the encoding, how aiohttp's message names it, what to install)
+    ("br", "(br)", "Brotli (brotlicffi on PyPy)"),
+    ("zstd", "(zstd)", "backports.zstd (built into Python 3.14)"),
+)
+
+
+def missing_decoder(exc: aiohttp.ClientResponseError) -> ResponseDecodeError | None:
+    """A body in an encoding whose decoder is not installed: final, naming what to install.
+
+    aiohttp refuses such a response before it reads the body, and says which package it
+    lacks; every attempt would be refused the same way, so it is not retried.
+    """
+    text = exc.message if isinstance(exc.message, str) else ""
+    if "content-encoding" not in text.lower() or "install" not in text.lower():
+        return None
+    for encoding, named, package in _DECODERS:
+        if named in text:
+            return ResponseDecodeError(
+                f"the response body is compressed with {encoding} (Content-Encoding: "
+                f"{encoding}), which aiohttp cannot decode without {package}: "
+                "pip install 'aiohttp[speedups]' installs it"
+            )
+    return None
 
 
 def shown_path(url: URL) -> str:

@@ -28,6 +28,7 @@ from tenacity.wait import wait_base
 from ._config import RetryPolicy, Timeout
 from ._errors import APITimeoutError, PostpressError
 from ._logging import logger
+from ._redact import one_line
 
 __all__ = ["Attempt", "AttemptObserver", "with_retries"]
 
@@ -90,12 +91,14 @@ def _log_retry(retry_state: RetryCallState) -> None:
         return
     outcome = retry_state.outcome
     error = outcome.exception() if outcome is not None else None
+    # The message may quote the server (an error id, a request id): one line, bounded, so
+    # that no server can end this record and forge the next.
     logger.info(
         "retrying in %.2fs after attempt %d: %s: %s",
         retry_state.upcoming_sleep,
         retry_state.attempt_number,
         type(error).__name__,
-        error,
+        one_line(str(error)),
     )
 
 

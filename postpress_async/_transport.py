@@ -28,6 +28,7 @@ from ._errors import (
     APIStatusError,
     APITimeoutError,
     ConfigurationError,
+    ResponseDecodeError,
     ResponseTooLargeError,
     closed_in_flight,
 )
@@ -39,6 +40,7 @@ from ._network import (
     connector,
     deadline_error,
     describe,
+    missing_decoder,
     proxy_authorization,
     proxy_options,
     shown_path,
@@ -246,7 +248,7 @@ class Transport:
                         ticket = await self._admit(rate, url, deadline_at, during)
                     if rate.counts_sends:
                         options = {**options, "trace_request_ctx": ticket}
-                failure: APIConnectionError | None = None
+                failure: APIConnectionError | ResponseDecodeError | None = None
                 try:
                     # Awaited, not entered: `async with` costs five coroutines per request
                     # (two in, three out); release() is what leaving it does. An error's
@@ -256,14 +258,17 @@ class Transport:
                         status = resp.status
                         headers = resp.headers
                         ok = status // 100 == 2
-                        # aiohttp has checked that Content-Length is a number to read the body.
+                        # aiohttp has checked that Content-Length is digits to read the body.
                         length = headers.get("Content-Length")
                         if (
                             ok
                             and length is not None
                             and "Content-Encoding" not in headers
-                            # fewer digits than the cap is below it: no int() to compare
-                            and (len(length) < self._max_digits or int(length) <= self._max_size)
+                            # fewer digits than the cap is below it: nothing to compare
+                            and (
+                                len(length) < self._max_digits
+                                or _declared_length(length) <= self._max_size
+                            )
                         ):
                             body = await resp.read()  # the usual response: no frame of _read's
                         elif status == 407:  # only a proxy asks for proxy credentials
@@ -304,7 +309,9 @@ class Transport:
                 except aiohttp.ClientHttpProxyError as exc:
                     failure = self._failures.refused_by_proxy(exc.status, tunnel=True)
                 except aiohttp.ClientResponseError as exc:
-                    failure = APIConnectionError(f"GET {shown_path(url)} failed: {describe(exc)}")
+                    failure = missing_decoder(exc) or APIConnectionError(
+                        f"GET {shown_path(url)} failed: {describe(exc)}"
+                    )
                 except CERTIFICATE_ERRORS as exc:
                     raise self._failures.certificate(exc) from exc
                 except aiohttp.ClientProxyConnectionError as exc:
@@ -397,13 +404,13 @@ class Transport:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         status = resp.status
         limit = self._settings.max_response_size if status < 300 else ERROR_BODY_LIMIT
-        length = resp.content_length
-        # Content-Length counts the bytes on the wire; a compressed body is measured as read.
         headers = resp.headers
+        length = _declared_length(headers.get("Content-Length"))
+        # Content-Length counts the bytes on the wire; a compressed body is measured as read.
         encoded = (
             "Content-Encoding" in headers and headers["Content-Encoding"].lower() != "identity"
         )
-        if length is not None and not encoded:
+        if length >= 0 and not encoded:
             if length <= limit:
                 return await resp.read()
             if status < 300:
@@ -418,8 +425,29 @@ class Transport:
         return bytes(body)
 
 
+_LENGTH_DIGITS: Final = 20
+"""No body has a 21-digit length; aiohttp's own parser refuses one over 64 bits."""
+_HUGE: Final = 10**_LENGTH_DIGITS
+
+
+def _declared_length(value: str | None) -> int:
+    """``Content-Length`` as a number, or -1 if it is absent or not one.
+
+    Leading zeros are allowed (``1*DIGIT``), and aiohttp's C parser lets thousands through:
+    they are stripped rather than handed to ``int()``, which refuses over 4,300 digits. A
+    length of more than ``_LENGTH_DIGITS`` digits is ``_HUGE``, above any size limit.
+    """
+    if value is None:
+        return -1
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        return -1
+    digits = text.lstrip("0")
+    return int(digits or "0") if len(digits) <= _LENGTH_DIGITS else _HUGE
+
+
 def _too_large(length: int | None, limit: int) -> ResponseTooLargeError:
-    size = f"{length} bytes" if length is not None else "more than that"
+    size = f"{length} bytes" if length is not None and length < _HUGE else "more than that"
     return ResponseTooLargeError(
         f"response body is larger than max_response_size={limit} bytes ({size}); "
         "raise max_response_size if this is expected"

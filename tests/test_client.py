@@ -547,9 +547,9 @@ async def test_body_over_max_response_size_with_content_length(server: FakePostp
 
 
 async def test_body_at_max_response_size_is_fine(server: FakePostpress) -> None:
-    server.add_raw("chat_fit", padded_chat(3000))
+    server.add_raw(EXAMPLE["id"], padded_chat(3000))
     async with client_for(server.base_url, max_response_size=3000) as client:
-        chat = await client.chats.retrieve("chat_fit")
+        chat = await client.chats.retrieve(EXAMPLE["id"])
     assert chat.id == EXAMPLE["id"]
 
 
@@ -580,7 +580,7 @@ async def test_chunked_body_at_max_response_size_is_fine() -> None:
         raw_server(chunked(padded_chat(3000))) as base_url,
         client_for(base_url, max_response_size=3000) as client,
     ):
-        assert (await client.chats.retrieve("chat_1")).id == EXAMPLE["id"]
+        assert (await client.chats.retrieve(EXAMPLE["id"])).id == EXAMPLE["id"]
 
 
 def gzipped(body: bytes, status: int = 200) -> Handler:
@@ -627,7 +627,7 @@ async def test_compressed_body_under_the_cap_is_fine() -> None:
         raw_server(gzipped(padded_chat(2000))) as base_url,
         client_for(base_url, max_response_size=3000) as client,
     ):
-        assert (await client.chats.retrieve("chat_1")).id == EXAMPLE["id"]
+        assert (await client.chats.retrieve(EXAMPLE["id"])).id == EXAMPLE["id"]
 
 
 @pytest.mark.parametrize(
