@@ -10,6 +10,7 @@ import msgspec
 from . import _errors as errors
 from ._client import AsyncPostpress
 from ._config import NOT_GIVEN, Timeout
+from ._redact import one_line
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -58,10 +59,15 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_SOME_FAILED
 
 
+CLI_LINE_LIMIT = 1000
+"""An error line's length at most: the server's text in it is bounded, and so is the line."""
+
+
 def describe(exc: BaseException) -> str:
     """One readable line: class, status, type, detail and request id where the error has them.
 
-    The request id is what postpress support asks for, so every error line carries it.
+    The request id is what postpress support asks for, so every error line carries it. The
+    server's text in it (type, detail, request id) is escaped to one line: no terminal control.
     """
     parts = [type(exc).__name__]
     text = str(exc)  # a status error's own message starts with its status and type
@@ -74,7 +80,7 @@ def describe(exc: BaseException) -> str:
     request_id = getattr(exc, "request_id", None)
     if request_id and f"request_id={request_id}" not in line:
         line += f" [request_id={request_id}]"
-    return " ".join(line.split())
+    return one_line(" ".join(line.split()), CLI_LINE_LIMIT)
 
 
 def pretty(data: bytes) -> bytes:

@@ -196,6 +196,18 @@ def test_an_error_without_an_envelope_names_its_status_once(
     assert line.count("502") == 1, line
 
 
+def test_server_text_cannot_steer_the_terminal_or_forge_a_line(
+    thread_server: FakePostpress, ids: list[str]
+) -> None:
+    forged = "\x1b[2K\rerror: nothing wrong\n\x1b]0;title\x07"
+    thread_server.fail(ids[0], error=pp.ErrorType.RESOURCE_NOT_FOUND, detail=forged, times=None)
+    result = run_cli("chats", "get", ids[0], "--max-retries", "0", env=env_for(thread_server))
+    line = only_line(result.stderr)
+    assert line.startswith("error: NotFoundError 404 errors/resource_not_found: "), line
+    assert not any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in line), line
+    assert "\\x1b[2K" in line  # shown escaped, not acted on
+
+
 def test_a_retryable_error_is_retried_by_default(
     thread_server: FakePostpress, ids: list[str]
 ) -> None:
