@@ -282,6 +282,6 @@ if __name__ == "__main__":
     if "--paired" in sys.argv:
         import _paired
 
-        _paired.main("bench_batch", sys.argv[1:], block=2_000, rounds=90)
+        _paired.main("bench_batch", sys.argv[1:], block=3_000, rounds=30)
     else:
         main(SUITE)
