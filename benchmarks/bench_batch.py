@@ -2,7 +2,7 @@
 
     python benchmarks/run.py batch                              # both cases, a table
     python benchmarks/bench_batch.py --lib retrieve_many --scale 0.1   # one case, one JSON line
-    python benchmarks/bench_batch.py --paired                   # both, alternating in one process
+    python benchmarks/bench_batch.py --paired [--server nginx]  # both, alternating in one process
 
 Both cases read 100,000 ids from a generator (never a list) at concurrency 64 against the
 canned server of the throughput suite, and consume every result as it comes:
@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import resource
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
 from _harness import Column, Figures, Suite, Target, main, pin_to_client_core, scaled
+from _paired import run_on
 from _server import Meter, base_url, payload, running
 
 IDS = 100_000
@@ -125,15 +125,6 @@ async def measure(many: Callable[[Iterator[str]], AsyncIterator[Any]], unwrap: A
     return {**meter.figures(count), **rss.figures()}
 
 
-def run_on(loop: str, main: Callable[[], Coroutine[Any, Any, Figures]]) -> Figures:
-    """Run ``main()`` on asyncio's own loop or on uvloop's."""
-    if loop == "uvloop":
-        import uvloop
-
-        return uvloop.run(main())
-    return asyncio.run(main())
-
-
 def retrieve_many(loop: str = "asyncio", adaptive: bool = True) -> Figures:
     import postpress_async as pp
 
@@ -201,77 +192,35 @@ def aiohttp_pool(loop: str = "asyncio") -> Figures:
     return run_on(loop, run)
 
 
-def paired(rounds: int = 30, ids: int = 3_000) -> None:
-    """``retrieve_many`` against the pool in one process per loop, in alternating blocks.
-
-    On a shared machine two processes a few seconds apart differ by ±20%, more than the gap
-    being measured. Here both run in one process on one event loop (both import aiohttp,
-    msgspec and postpress_async anyway), in blocks of ``ids`` ids that alternate which goes
-    first; each round's ratio is taken between two blocks a fraction of a second apart, and
-    the median of the ratios is reported with their quartiles.
-    """
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    with running() as env:
-        for loop in ("asyncio", "uvloop"):
-            code = f"import bench_batch as b; b._paired_in_process({loop!r}, {rounds}, {ids})"
-            subprocess.run(
-                [sys.executable, "-c", code],
-                cwd=Path(__file__).parent,
-                env={**os.environ, **env},
-                check=True,
-            )
-
-
-def _paired_in_process(loop: str, rounds: int, ids: int) -> None:
-    import statistics
-    import time
-
+def paired_in_process(loop: str, rounds: int, block: int, server: str) -> None:
+    """``retrieve_many`` against the pool in alternating blocks of ``block`` ids (_paired)."""
     import aiohttp
     import msgspec
+    from _paired import alternate, report
 
     import postpress_async as pp
 
     pin_to_client_core()
     decode = msgspec.json.Decoder(pp.Chat).decode
 
-    async def run() -> dict[str, list[float]]:
+    async def run() -> dict[str, tuple[list[float], list[float]]]:
         async with (
             pp.AsyncPostpress(api_key="k", base_url=base_url()) as client,
             aiohttp.ClientSession(headers={"X-API-KEY": "k"}) as session,
         ):
             pool = hand_written_pool(session, decode, base_url() + "/chats/")
 
-            def many(chat_ids: Iterator[str]) -> AsyncIterator[Any]:
-                return client.chats.retrieve_many(chat_ids, concurrency=CONCURRENCY)
+            async def pooled(count: int) -> None:
+                assert await consume(pool(id_stream(count)), lambda chat: chat) == count
 
-            cases: list[tuple[str, Callable[[Iterator[str]], AsyncIterator[Any]], Any]] = [
-                ("aiohttp-pool", pool, lambda chat: chat),
-                ("retrieve_many", many, lambda result: result.unwrap()),
-            ]
-            for _, fetch, unwrap in cases:  # warm up both
-                await consume(fetch(id_stream(WARMUP)), unwrap)
-            rates: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-            for round_ in range(rounds):
-                for name, fetch, unwrap in cases if round_ % 2 else cases[::-1]:
-                    started = time.perf_counter()
-                    assert await consume(fetch(id_stream(ids)), unwrap) == ids
-                    rates[name].append(ids / (time.perf_counter() - started))
-            return rates
+            async def many(count: int) -> None:
+                results = client.chats.retrieve_many(id_stream(count), concurrency=CONCURRENCY)
+                assert await consume(results, lambda result: result.unwrap()) == count
 
-    rates = run_on(loop, run)
-    ratios = sorted(
-        m / p for m, p in zip(rates["retrieve_many"], rates["aiohttp-pool"], strict=True)
-    )
-    low, median, high = statistics.quantiles(ratios, n=4)
-    print(
-        f"{loop:<8} retrieve_many / aiohttp-pool, ids/s: median {median:.3f}x "
-        f"(quartiles {low:.3f} to {high:.3f}; {rounds} rounds of {ids:,} ids each; "
-        f"pool {statistics.median(rates['aiohttp-pool']):,.0f} ids/s, "
-        f"retrieve_many {statistics.median(rates['retrieve_many']):,.0f} ids/s)"
-    )
+            return await alternate({"aiohttp-pool": pooled, "retrieve_many": many}, rounds, block)
+
+    figures = run_on(loop, run)
+    print(report(loop, server, figures, "retrieve_many", "aiohttp-pool", block), flush=True)
 
 
 def describe() -> str:
@@ -330,7 +279,9 @@ SUITE = Suite(
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:] == ["--paired"]:
-        paired()
+    if "--paired" in sys.argv:
+        import _paired
+
+        _paired.main("bench_batch", sys.argv[1:], block=3_000, rounds=30)
     else:
         main(SUITE)

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py throughput            # every case, a table (starts the server)
     python benchmarks/bench_throughput.py --lib retrieve --scale 0.1   # one case, one JSON line
+    python benchmarks/bench_throughput.py --paired --server nginx  # retrieve vs the baseline
 
 Every case drives the same loop: 64 tasks take ids from one shared iterator and fetch
 ``{base_url}/chats/{id}`` until 20,000 are done, after 2,000 to warm up (connections open,
@@ -24,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from _harness import Column, Figures, Suite, Target, main, scaled
+from _harness import Column, Figures, Suite, Target, main, pin_to_client_core, scaled
 from _server import Meter, base_url, chat_ids, payload, running
 
 REQUESTS = 20_000
@@ -97,21 +99,26 @@ def retrieve() -> Figures:
     return asyncio.run(run())
 
 
+def bare_fetch(session: Any, decode: Callable[[bytes], object] | None) -> Fetch:
+    """The baseline's request: ``session.get`` + ``read()`` (+ ``decode``), nothing between."""
+    prefix = base_url() + "/chats/"
+
+    async def fetch(chat_id: str) -> object:
+        async with session.get(prefix + chat_id) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"status {resp.status}")
+            body = await resp.read()
+        return body if decode is None else decode(body)
+
+    return fetch
+
+
 def _aiohttp(decode: Callable[[bytes], object] | None) -> Figures:
     import aiohttp
 
-    prefix = base_url() + "/chats/"
-
     async def run() -> Figures:
         async with aiohttp.ClientSession(headers={"X-API-KEY": "k"}) as session:
-
-            async def fetch(chat_id: str) -> object:
-                async with session.get(prefix + chat_id) as resp:
-                    if resp.status != 200:
-                        raise RuntimeError(f"status {resp.status}")
-                    body = await resp.read()
-                return body if decode is None else decode(body)
-
+            fetch = bare_fetch(session, decode)
             return await measure(fetch, check_bytes if decode is None else check_chat)
 
     return asyncio.run(run())
@@ -180,6 +187,36 @@ def wrk() -> Figures:
     return {**figures, "rate": float(rate[1]), "cpu_us": float("nan")}
 
 
+def paired_in_process(loop: str, rounds: int, block: int, server: str) -> None:
+    """``retrieve`` against ``aiohttp-msgspec`` in alternating blocks on one loop (_paired)."""
+    import aiohttp
+    import msgspec
+    from _paired import alternate, report, run_on
+
+    import postpress_async as pp
+
+    pin_to_client_core()
+    decode = msgspec.json.Decoder(pp.Chat).decode
+
+    def blocks(fetch: Fetch) -> Callable[[int], Awaitable[int]]:
+        return lambda count: drive(fetch, chat_ids(count), seconds=math.inf)
+
+    async def run() -> dict[str, tuple[list[float], list[float]]]:
+        async with (
+            pp.AsyncPostpress(api_key="k", base_url=base_url()) as client,
+            aiohttp.ClientSession(headers={"X-API-KEY": "k"}) as session,
+        ):
+            check_chat(await client.chats.retrieve("chat_check"))
+            cases = {
+                "aiohttp-msgspec": blocks(bare_fetch(session, decode)),
+                "retrieve": blocks(client.chats.retrieve),
+            }
+            return await alternate(cases, rounds, block)
+
+    figures = run_on(loop, run)
+    print(report(loop, server, figures, "retrieve", "aiohttp-msgspec", block), flush=True)
+
+
 def describe() -> str:
     return (
         f"{scaled(REQUESTS):,} `GET /chats/{{id}}` at concurrency {CONCURRENCY} from one "
@@ -228,4 +265,11 @@ SUITE = Suite(
 )
 
 if __name__ == "__main__":
-    main(SUITE)
+    import sys
+
+    if "--paired" in sys.argv:
+        import _paired
+
+        _paired.main("bench_throughput", sys.argv[1:], block=2_000, rounds=90)
+    else:
+        main(SUITE)

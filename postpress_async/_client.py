@@ -9,7 +9,6 @@ from types import TracebackType
 from typing import TypeVar
 
 import aiohttp
-from yarl import URL
 
 from ._chats import AsyncChats
 from ._config import (
@@ -26,7 +25,7 @@ from ._logging import configure_from_env
 from ._retry import Attempt, AttemptObserver, with_retries
 from ._tracing import tracing_for
 from ._transport import HttpResponse, Transport
-from ._url import Route, encode_query
+from ._url import Root, Route, query_string
 
 __all__ = ["AsyncPostpress"]
 
@@ -84,7 +83,7 @@ class AsyncPostpress:
         if not isinstance(ssl, (bool, _ssl.SSLContext)):
             raise TypeError("ssl must be True, False or an ssl.SSLContext")
         self._transport = Transport(self._settings, http_session, ssl=ssl)
-        self._base_url = self._settings.base_url
+        self._root = Root(self._settings.base_url)
         self._retry, self._timeout = self._settings.retry, self._settings.timeout
         # Without opentelemetry-api the resources get the plain request path: no tracing code.
         self._tracing = tracing_for(self._settings.base_url)
@@ -131,11 +130,8 @@ class AsyncPostpress:
         """
         if self._transport.closed:  # a call after close is a mistake; one in flight is not
             raise RuntimeError("this postpress client is closed; create a new one")
-        target = self._base_url + route.path(path)
-        if query:
-            target += encode_query(query)
-        attempt: Attempt[HttpResponse]
-        attempt = functools.partial(self._transport.send, URL(target, encoded=True))
+        url = self._root.url(route.path(path), query_string(query) if query else "")
+        attempt: Attempt[HttpResponse] = functools.partial(self._transport.send, url)
         if count is not None:
             attempt = count(attempt)
         return with_retries(attempt, parse, self._retry, self._timeout, observer)

@@ -270,7 +270,14 @@ class Transport:
                                 or _declared_length(length) <= self._max_size
                             )
                         ):
-                            body = await resp.read()  # the usual response: no frame of _read's
+                            # The usual response has arrived whole with its head: taken as it
+                            # is, no await (a caller's session keeps read(), which tells its
+                            # trace configs of the body).
+                            content = resp.content
+                            if content.is_eof() and self._owns_session:
+                                body = content.read_nowait()
+                            else:
+                                body = await resp.read()
                         elif status == 407:  # only a proxy asks for proxy credentials
                             raise self._failures.refused_by_proxy(status, tunnel=False)
                         elif status in _REDIRECTS and "Location" in headers:

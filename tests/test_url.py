@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from yarl import URL
 
-from postpress_async._url import Route, encode_query, encode_segment
+from postpress_async._url import Root, Route, encode_query, encode_segment, query_string
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,33 @@ def test_routes_fill_every_parameter_in_order() -> None:
         two.path(("c",))
     with pytest.raises(ValueError, match="message_id must not be empty"):
         two.path(("c", ""))
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:8080",
+        "https://api.postpress.ai/api/v1",
+        "https://[::1]:8443/x",
+        "http://localhost",
+        "HTTPS://API.Example.com/v1",
+        "https://h:443/a%20b",
+        "http://xn--bcher-kva.example/p",
+    ],
+)
+def test_a_request_url_built_from_the_root_is_the_url_parsed_whole(base_url: str) -> None:
+    root = Root(base_url)
+    route = Route("/chats/{chat_id}")
+    cases = [("a/b", {}), ("..", {"account_id": "a b"}), ("c_1", {"x": "1", "y": "é"})]
+    for chat_id, query in cases:
+        path = route.path((chat_id,))
+        built = root.url(path, query_string(query))
+        parsed = URL(base_url + path + encode_query(query), encoded=True)
+        assert built == parsed
+        assert str(built) == str(parsed)
+        assert (built.scheme, built.raw_host, built.port) == (
+            parsed.scheme,
+            parsed.raw_host,
+            parsed.port,
+        )
+        assert built.raw_path_qs == parsed.raw_path_qs
