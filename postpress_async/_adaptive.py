@@ -67,9 +67,9 @@ class AdaptiveLimit:
         self._paused_until = 0.0
         self._retry_after_max = retry_after_max
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self.overloads = 0
+        self.overloads: int = 0
         """Overload signals seen (attempts answered 429/503/504, timed out, or cut off)."""
-        self.cuts = 0
+        self.cuts: int = 0
         """How many times the limit was cut."""
 
     @property
