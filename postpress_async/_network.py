@@ -17,10 +17,9 @@ import base64
 import re
 import ssl as _ssl
 from http import HTTPStatus
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
 from yarl import URL
 
 from ._config import Settings, Timeout
@@ -28,6 +27,9 @@ from ._errors import APIConnectionError, APITimeoutError, CertificateError, Prox
 from ._proxy import Proxy
 from ._redact import redact_urls
 from ._tls import verifying_context
+
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler  # a private module: types only
 
 __all__ = [
     "CERTIFICATE_ERRORS",
