@@ -96,9 +96,9 @@ class AdaptiveLimit:
         # until a wake-up drops it (finding it in the deque would cost the deque's length).
         self._waiting = 0
         self._parked: set[asyncio.Task[object]] = set()  # failed an attempt: no place held
-        self.overloads = 0
+        self.overloads: int = 0
         """Overload signals seen (attempts answered 429/503/504, timed out, or cut off)."""
-        self.cuts = 0
+        self.cuts: int = 0
         """How many times the limit was cut."""
         self.pauses = 0
         """How many ``Retry-After`` pauses the batch took."""

@@ -227,7 +227,7 @@ class BatchResults:
     ) -> None:
         self._results = results
         self._limiter = limiter
-        self.concurrency = ceiling
+        self.concurrency: int = ceiling
         """The ceiling: ``retrieve_many``'s ``concurrency``."""
 
     @property

@@ -111,7 +111,7 @@ class AsyncChats:
         provider at its start, so that its ids do not check again one by one."""
         self._tracing = tracing
         self._retry_after_max = retry_after_max
-        self.with_raw_response = AsyncChatsWithRawResponse(request)
+        self.with_raw_response: AsyncChatsWithRawResponse = AsyncChatsWithRawResponse(request)
         """The same methods, returning the ``RawResponse`` instead of the parsed model."""
 
     async def retrieve(self, chat_id: str, *, account_id: str | None = None) -> Chat:

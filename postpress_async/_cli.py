@@ -165,32 +165,55 @@ def _share(text: str) -> float:
     return value
 
 
+def _stop_on_signals(task: asyncio.Task[int], stopped_by: list[signal.Signals]) -> None:
+    """SIGINT and SIGTERM cancel the command's task, as ``asyncio.Runner`` does for SIGINT.
+
+    Handled by the loop, a signal never raises ``KeyboardInterrupt`` inside a callback, where
+    uvloop would catch it and serve on (a fake-server hit while aiohttp's ``eof_received``
+    ran). SIGTERM (systemd, Kubernetes, ``timeout``) ends a command as Ctrl-C does, never
+    silently. SIGINT is taken over only from Python's default handler, as asyncio.Runner
+    does: a command started with it ignored (a background job of a script) keeps ignoring
+    it. A second SIGINT raises ``KeyboardInterrupt``. ``get-many`` and ``fake-server``
+    install handlers of their own on top, which stop them their own way.
+    """
+    loop = task.get_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stopped_by and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the task is slow to stop
+        stopped_by.append(signum)
+        task.cancel()
+
+    signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signals.append(signal.SIGINT)
+    # No signal handlers on Windows, nor outside the main thread (main() called from one).
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        for signum in signals:
+            loop.add_signal_handler(signum, on_signal, signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    terminated: list[bool] = []
+    stopped_by: list[signal.Signals] = []
 
     async def command() -> int:
-        # SIGTERM (systemd, Kubernetes, `timeout`) ends a command as Ctrl-C does, never
-        # silently; get-many installs its own handlers, which stop it cleanly.
         task = asyncio.current_task()
         assert task is not None
-
-        def on_sigterm() -> None:
-            terminated.append(True)
-            task.cancel()
-
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        _stop_on_signals(task, stopped_by)
         result: int = await args.run(args)
         return result
 
     try:
         code = run(command())
     except asyncio.CancelledError:
-        if not terminated:
+        if not stopped_by:
             raise
+        if stopped_by[0] == signal.SIGINT:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print("terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:

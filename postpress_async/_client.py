@@ -88,7 +88,7 @@ class AsyncPostpress:
         # Without opentelemetry-api the resources get the plain request path: no tracing code.
         self._tracing = tracing_for(self._settings.base_url)
         request = self._request if self._tracing is None else self._traced_request
-        self.chats = AsyncChats(
+        self.chats: AsyncChats = AsyncChats(
             request, self._tracing, self._settings.retry.retry_after_max, untraced=self._request
         )
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""

@@ -22,11 +22,9 @@ import ssl as _ssl
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ConnectionKey
 from yarl import URL
 
 from ._config import Settings, Timeout
@@ -42,6 +40,10 @@ from ._errors import (
 from ._proxy import Proxy
 from ._redact import redact_urls
 from ._tls import verifying_context
+
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler  # private modules: types only
+    from aiohttp.client_reqrep import ConnectionKey
 
 __all__ = [
     "CERTIFICATE_ERRORS",

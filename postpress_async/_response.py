@@ -28,10 +28,10 @@ class RawResponse(Generic[T]):
         url: str,
         parser: Callable[[bytes], T],
     ) -> None:
-        self.status = status
-        self.headers = headers
-        self.content = content
-        self.url = url
+        self.status: int = status
+        self.headers: CIMultiDictProxy[str] = headers
+        self.content: bytes = content
+        self.url: str = url
         self._parser = parser
 
     @property

@@ -119,7 +119,7 @@ class Postpress:
         # The finalizer that closes the loop thread if the client is dropped unclosed.
         self._reclaim: weakref.finalize[[_LoopThread, str], Postpress] | None = None
         self._closed = False
-        self.chats = Chats(self)
+        self.chats: Chats = Chats(self)
         """Chats: ``retrieve``, ``retrieve_many``, ``with_raw_response.retrieve``."""
         _CLIENTS.add(self)
 
@@ -206,7 +206,7 @@ class Chats:
 
     def __init__(self, client: Postpress) -> None:
         self._client = client
-        self.with_raw_response = ChatsWithRawResponse(client)
+        self.with_raw_response: ChatsWithRawResponse = ChatsWithRawResponse(client)
         """The same methods, returning the ``RawResponse`` instead of the parsed model."""
 
     def retrieve(self, chat_id: str, *, account_id: str | None = None) -> Chat:

@@ -81,7 +81,7 @@ class Call:
         self._span = span
         self._token = token
         self._detach = detach
-        self.attempts = 0
+        self.attempts: int = 0
         self.status: int | None = None
 
     def counted(

@@ -71,9 +71,9 @@ class Route:
     __slots__ = ("_head", "_names", "_one", "_pieces", "_tail", "name", "template")
 
     def __init__(self, template: str, *, name: str | None = None) -> None:
-        self.template = template
+        self.template: str = template
         """The template as written; tracing reports it as ``url.template``."""
-        self.name = name
+        self.name: str | None = name
         """The operation, such as ``chats.retrieve``: the name of its tracing span."""
         self._pieces = _PARAM.split(template)  # literal, name, literal, name, …, literal
         self._names = tuple(self._pieces[1::2])

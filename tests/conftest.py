@@ -10,6 +10,7 @@ No test sees a proxy variable of the machine running it (``no_proxy_from_the_mac
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,15 @@ from payloads import load
 from support import EXAMPLE, SECRET_KEY
 
 from postpress_async.testing import FakePostpress
+
+# The tests that press Ctrl-C on a child process play a user at a terminal, where SIGINT has
+# its default action. A pytest started with SIGINT ignored (a background job of a
+# non-interactive shell, as a CI script may start one per Python version) passes SIG_IGN on
+# to every child it starts, as exec keeps ignored signals ignored, and those children, as
+# they should, ignore the Ctrl-C the test sends. So the suite restores Python's default here:
+# exec resets a handled signal to its default, and each child starts as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -220,7 +220,8 @@ def test_chat_results_cross_processes(pool: ProcessPoolExecutor, server: FakePos
     assert results[0].error is None
     error = results[1].error
     assert isinstance(error, pp.NotFoundError)
-    assert error.request_id == server.requests[-1].request_id
+    (failed,) = [r for r in server.requests if r.chat_id == ids[1]]  # in flight with ids[0]
+    assert error.request_id == failed.request_id
     copies = pickle.loads(pickle.dumps(results))
     assert [(r.chat_id, r.chat, r.index, type(r.error)) for r in copies] == [
         (r.chat_id, r.chat, r.index, type(r.error)) for r in results

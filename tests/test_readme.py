@@ -1,5 +1,8 @@
 """The README's examples run: every python block against ``postpress fake-server`` as a user
-runs it, the commands at the top, the CLI block."""
+runs it, the commands at the top, the CLI block.
+
+The contributors' command, which CI runs: ``test_release.py``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,6 @@ from postpress_async.testing import FakePostpress
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
-CI_RUN = ROOT / ".ci" / "run"
 
 
 def blocks(lang: str) -> list[str]:
@@ -147,18 +149,7 @@ def test_quickstart_fetches_the_example_chat(server: FakePostpress, tmp_path: Pa
     assert [r.chat_id for r in server.requests] == ["chat_01HXYZ4QK3WJ8FN3M6QH7TZ8GR"]
 
 
-# -- the two commands at the top -----------------------------------------------------------------
-
-
-def ci_command() -> str:
-    """The command line of ``.ci/run`` (after its shebang, comments, ``set`` and ``cd``)."""
-    lines = [
-        line
-        for line in CI_RUN.read_text("utf-8").splitlines()
-        if line.strip() and not line.startswith(("#", "set ", "cd "))
-    ]
-    assert len(lines) == 1, lines
-    return lines[0]
+# -- the command at the top -----------------------------------------------------------------------
 
 
 def test_install_comes_first() -> None:
@@ -173,21 +164,6 @@ def test_try_it_runs_the_demo() -> None:
     assert "postpress demo" in try_it
     words = shlex.split(try_it)
     assert words[-2:] == [".venv/bin/postpress", "demo"]
-
-
-def test_test_it_is_what_ci_runs() -> None:
-    test_it = sh_block("-m pytest").strip()
-    assert len(test_it.splitlines()) == 1
-    assert test_it == ci_command()  # byte for byte
-    assert shlex.split(test_it) == shlex.split(ci_command())
-    steps = [step.strip() for step in test_it.split("&&")]
-    assert steps[-1] == ".venv/bin/python -m pytest"
-    assert ".venv/bin/python -m mypy --strict postpress_async" in steps
-
-
-def test_ci_run_is_executable_and_strict() -> None:
-    assert os.access(CI_RUN, os.X_OK)
-    assert "set -euo pipefail" in CI_RUN.read_text("utf-8")
 
 
 # -- the command-line block ----------------------------------------------------------------------

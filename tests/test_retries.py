@@ -436,7 +436,7 @@ async def test_timeout_of_the_caller_is_not_retried(server: FakePostpress) -> No
     server.fail(latency=30, times=None)
     sleeps = Sleeps()
     async with client_for(server, sleeps, max_retries=5) as client:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # TimeoutError itself from Python 3.11
             await asyncio.wait_for(client.chats.retrieve(CHAT_ID), 0.2)
     assert server.request_count == 1
     assert sleeps.waits == []

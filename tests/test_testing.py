@@ -22,9 +22,10 @@ import pytest
 import yarl
 from support import until
 
+import _postpress_async_pytestplugin as _plugin
 import postpress_async as pp
 from postpress_async import testing
-from postpress_async.testing import FakePostpress, _plugin
+from postpress_async.testing import FakePostpress
 
 EXAMPLE = Path(__file__).parent / "data" / "example_chat.json"
 ENVELOPE_KEYS = {"title", "detail", "instance", "type", "status"}

@@ -13,7 +13,7 @@ In async code it runs in the current event loop::
         assert chat == server.chat(ids[0]) and len(server.requests) == 3
 
 In blocking code ``with FakePostpress() as server:`` runs it in a thread with its own loop.
-Under pytest the plugin ``postpress_async.testing._plugin`` (installed as the ``pytest11``
+Under pytest the plugin ``_postpress_async_pytestplugin`` (installed as the ``pytest11``
 entry point ``postpress_async``) provides the fixtures ``fake_postpress`` (async, needs
 pytest-asyncio) and ``fake_postpress_thread`` (blocking).
 
@@ -28,8 +28,9 @@ by itself: use ``fail(drop=True, times=2)`` to make an aiohttp client see the dr
 
 The package, by job: ``_server`` (the aiohttp adapter and ``FakePostpress``), ``_routes`` (the
 route table, API-key auth and the chat store, as plain functions), ``_faults`` (``Fault`` and
-the registry requests take them from), ``_recorder`` (``RecordedRequest``, counts, requests in
-flight) and ``_plugin`` (the pytest fixtures).
+the registry requests take them from) and ``_recorder`` (``RecordedRequest``, counts, requests
+in flight). The pytest fixtures live outside the package, so that pytest imports nothing of
+the SDK before a test uses them.
 """
 
 from ._faults import Fault

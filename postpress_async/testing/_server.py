@@ -47,10 +47,10 @@ class FakePostpress:
     ) -> None:
         self.api_key = api_key
         self.host = host
-        self.port = port
+        self.port: int = port
         self.latency = latency
         """Delay before every response: seconds, or a ``(min, max)`` range drawn uniformly."""
-        self.path_prefix = path_prefix.rstrip("/")
+        self.path_prefix: str = path_prefix.rstrip("/")
         self.ssl = ssl
         """A server-side TLS context: serve https (e.g. with a ``trustme`` certificate)."""
         self._store = ChatStore()
