@@ -14,7 +14,8 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from . import _errors as errors
 from ._cli_common import (
@@ -193,6 +194,21 @@ def _stop_on_signals(task: asyncio.Task[int], stopped_by: list[signal.Signals]) 
             loop.add_signal_handler(signum, on_signal, signum)
 
 
+def _run_keeping_signal_handlers(command: Coroutine[Any, Any, int]) -> int:
+    """``run(command)``, then SIGINT and SIGTERM handled as before it: uvloop's loop leaves its
+    own handlers in place when it closes, and a process that called ``main()`` (a test, an
+    application) would no longer stop on Ctrl-C or SIGTERM."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run(command)
+    finally:
+        # Not in the main thread, or a handler not set from Python (None): leave them.
+        with contextlib.suppress(ValueError, TypeError):
+            for signum, handler in saved.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -207,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
 
     try:
-        code = run(command())
+        code = _run_keeping_signal_handlers(command())
     except asyncio.CancelledError:
         if not stopped_by:
             raise

@@ -93,3 +93,24 @@ def test_the_ctrl_c_tests_pass_under_a_pytest_started_with_sigint_ignored() -> N
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout.splitlines()[-1], result.stdout
+
+
+HANDLERS_AFTER_MAIN = """
+import signal, sys
+from postpress_async import _cli
+code = _cli.main(["chats", "get", "chat_1", "--base-url", sys.argv[1], "--max-retries", "0"])
+assert code != 0  # nothing listens there: a connection error
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+      signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+"""
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_process_that_called_main_still_stops_on_ctrl_c_and_sigterm(loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is not installed (the speed extra)")
+    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    env = clean_env(POSTPRESS_API_KEY="pp_key", POSTPRESS_UVLOOP="1" if loop == "uvloop" else "0")
+    result = run([sys.executable, "-c", HANDLERS_AFTER_MAIN, base_url], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True True\n"  # uvloop's loop left its own handlers when it closed
