@@ -13,7 +13,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +163,29 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+class CountingIds:
+    """An iterator of ids that records how many it has handed out."""
+
+    def __init__(self, ids: Iterator[str]) -> None:
+        self._ids = ids
+        self.taken = 0
+
+    def __iter__(self) -> CountingIds:
+        return self
+
+    def __next__(self) -> str:
+        chat_id = next(self._ids)
+        self.taken += 1
+        return chat_id
+
+
+async def drain(
+    results: AsyncIterator[pp.ChatResult], into: list[pp.ChatResult] | None = None
+) -> list[pp.ChatResult]:
+    """Every result; ``into`` keeps those taken before an exception."""
+    got = [] if into is None else into
+    async for result in results:
+        got.append(result)
+    return got

@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import itertools
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from certs import Certs
 from insides import adaptive_batch
 from proxies import ForwardProxy, free_port
-from support import HANG, WAIT, no_sleep, until
+from support import HANG, WAIT, CountingIds, drain, no_sleep, until
 
 import postpress_async as pp
 from postpress_async._adaptive import AdaptiveLimit
@@ -26,32 +26,6 @@ from postpress_async.testing import FakePostpress
 
 NO_RETRIES = pp.RetryPolicy(max_retries=0)
 QUICK_RETRIES = pp.RetryPolicy(max_retries=2, sleep=no_sleep)
-
-
-class CountingIds:
-    """An iterator of ids that records how many it has handed out."""
-
-    def __init__(self, ids: Iterator[str]) -> None:
-        self._ids = ids
-        self.taken = 0
-
-    def __iter__(self) -> CountingIds:
-        return self
-
-    def __next__(self) -> str:
-        chat_id = next(self._ids)
-        self.taken += 1
-        return chat_id
-
-
-async def drain(
-    results: AsyncIterator[pp.ChatResult], into: list[pp.ChatResult] | None = None
-) -> list[pp.ChatResult]:
-    """Every result; ``into`` keeps those taken before an exception."""
-    got = [] if into is None else into
-    async for result in results:
-        got.append(result)
-    return got
 
 
 def batch_workers() -> list[asyncio.Task[object]]:

@@ -17,26 +17,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from support import WAIT, Sleeps, until, until_sync
+from support import WAIT, CountingIds, Sleeps, until, until_sync
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
-
-
-class CountingIds:
-    """An iterator of ids that records how many it has handed out."""
-
-    def __init__(self, ids: Iterator[str]) -> None:
-        self._ids = ids
-        self.taken = 0
-
-    def __iter__(self) -> CountingIds:
-        return self
-
-    def __next__(self) -> str:
-        chat_id = next(self._ids)
-        self.taken += 1
-        return chat_id
 
 
 @pytest.fixture

@@ -13,22 +13,13 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from support import drain
 
 import postpress_async as pp
 from postpress_async import _fake_data
 from postpress_async.testing import FakePostpress
 
 FAST_RETRIES = pp.RetryPolicy(max_retries=2, backoff_initial=0.05, backoff_max=0.5)
-
-
-async def drain(
-    results: AsyncIterator[pp.ChatResult], into: list[pp.ChatResult] | None = None
-) -> list[pp.ChatResult]:
-    """Every result; ``into`` keeps those taken before an exception."""
-    got = [] if into is None else into
-    async for result in results:
-        got.append(result)
-    return got
 
 
 # -- fail fast -------------------------------------------------------------------------------------
