@@ -100,7 +100,7 @@ class AdaptiveLimit:
         """Overload signals seen (attempts answered 429/503/504, timed out, or cut off)."""
         self.cuts: int = 0
         """How many times the limit was cut."""
-        self.pauses = 0
+        self.pauses: int = 0
         """How many ``Retry-After`` pauses the batch took."""
 
     @property
