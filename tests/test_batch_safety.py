@@ -249,23 +249,6 @@ async def test_rate_limit_holds_300_requests_to_three_seconds(
     assert busiest_second(times) <= 100
 
 
-def test_rate_limit_counts_retries_and_every_call_of_a_blocking_client(
-    fake_postpress_thread: FakePostpress,
-) -> None:
-    server = fake_postpress_thread
-    ids = server.add_chats(150)
-    for chat_id in ids:
-        server.fail(chat_id, error=pp.ErrorType.PROVIDER_ERROR, retry_after=0)
-    with pp.Postpress(server.api_key, base_url=server.base_url, rate_limit=100) as client:
-        first = [client.chats.retrieve(chat_id) for chat_id in ids[:10]]
-        rest = list(client.chats.retrieve_many(ids[10:], concurrency=32))
-    assert len(first) + sum(r.ok for r in rest) == 150
-    times = [r.time for r in server.requests]
-    assert len(times) == 300  # each id: one 500, then its chat
-    assert max(times) - min(times) >= 2.9
-    assert busiest_second(times) <= 100
-
-
 @pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "10", True])
 def test_rate_limit_must_be_a_positive_number(bad: object) -> None:
     with pytest.raises(pp.ConfigurationError, match="rate_limit"):

@@ -5,7 +5,9 @@
 It serves ``CHATS`` generated chats (their ids a JSON list on the third line) and reads
 commands from stdin: ``reset`` forgets what it recorded so far (answering ``ok``), ``times``
 prints the arrival times of the requests recorded since, as one JSON list of
-``time.monotonic()`` values (the machine's clock, shared with the test); EOF stops it. Its own
+``time.monotonic()`` values (the machine's clock, shared with the test); ``fail N`` makes
+each of the first N ids answer one retryable 500 (``Retry-After: 0``) before its chat
+(answering ``ok``); EOF stops it. Its own
 process means its own core: the test's client and garbage collector do not delay the moment a
 request is stamped.
 """
@@ -17,6 +19,7 @@ import gc
 import json
 import sys
 
+from postpress_async import ErrorType
 from postpress_async._loops import run
 from postpress_async.testing import FakePostpress
 
@@ -35,6 +38,10 @@ async def serve(chats: int) -> None:
             command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
             if command == "reset":
                 server.reset()
+                print("ok", flush=True)
+            elif command.startswith("fail "):
+                for chat_id in ids[: int(command.split()[1])]:
+                    server.fail(chat_id, error=ErrorType.PROVIDER_ERROR, retry_after=0)
                 print("ok", flush=True)
             elif command == "times":
                 print(json.dumps([r.time for r in server.requests]), flush=True)
