@@ -12,6 +12,7 @@ no access log. The configuration and the payload live in a temporary directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from _harness import CPU_ENV
-from _server import PID_ENV, URL_ENV, cores, payload
+from _server import PID_ENV, URL_ENV, chat_ids, cores, payload
+
+MAX_IDS = 10_000
+"""Ids served (each a file holding a chat of that id): blocks of up to this many."""
 
 CONFIG = """\
 master_process off;
@@ -44,7 +48,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {root};
-    location / {{ try_files /chat.json =404; }}
+    location ~ /chats/(?<chat_id>[A-Za-z0-9_]+)$ {{ try_files /chats/$chat_id.json =404; }}
   }}
 }}
 """
@@ -73,7 +77,13 @@ def running() -> Iterator[dict[str, str]]:
         raise SystemExit("nginx is not installed (apt-get install nginx-light)")
     server_cpu, client_cpu = cores()
     with tempfile.TemporaryDirectory(prefix="pp-bench-nginx-") as root:
-        (Path(root) / "chat.json").write_bytes(payload())
+        # The SDK refuses a chat whose id is not the one asked for: one file per id.
+        chats = Path(root) / "chats"
+        chats.mkdir()
+        chat = json.loads(payload())
+        for chat_id in ["chat_check", *chat_ids(MAX_IDS)]:
+            body = json.dumps({**chat, "id": chat_id}, separators=(",", ":"), ensure_ascii=False)
+            (chats / f"{chat_id}.json").write_text(body, encoding="utf-8")
         port = _free_port()
         affinity = "" if server_cpu is None else f"worker_cpu_affinity {1 << server_cpu:b};"
         config = Path(root) / "nginx.conf"
