@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from _harness import CPU_ENV
-from _server import PID_ENV, URL_ENV, chat_ids, cores, payload
+from _server import PID_ENV, URL_ENV, chat_ids, cores, payload, stop
 
 MAX_IDS = 10_000
 """Ids served (each a file holding a chat of that id): blocks of up to this many."""
@@ -96,12 +96,7 @@ def running() -> Iterator[dict[str, str]]:
                 env[CPU_ENV] = str(client_cpu)
             yield env
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _wait_for(port: int, proc: subprocess.Popen[bytes], within: float = 10.0) -> None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from _harness import CPU_ENV, Figures
 
@@ -157,6 +157,16 @@ def cores() -> tuple[int | None, int | None]:
     return (allowed[0], allowed[1]) if len(allowed) >= 2 else (None, None)
 
 
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """End a server process: terminate, then kill if it is still there after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def running() -> Iterator[dict[str, str]]:
     """Start the server in its own process; yield the environment the cases need."""
@@ -173,12 +183,7 @@ def running() -> Iterator[dict[str, str]]:
             env[CPU_ENV] = str(client_cpu)
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 class Meter:

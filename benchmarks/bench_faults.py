@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import Column, Figures, Suite, Target, main, scaled
+from _server import stop
 
 IDS = 20_000
 CONCURRENCY = 64
@@ -85,12 +86,7 @@ def fake_server() -> Iterator[tuple[str, list[str]]]:
                 os.sched_setaffinity(0, {cpus[1]})
             yield base_url, ids
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def timed(count: int, started: float, cpu: float, fetched: int, **extra: float) -> Figures:
