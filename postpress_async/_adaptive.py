@@ -54,7 +54,7 @@ class AdaptiveLimit:
     """An AIMD limit on the requests a batch has in flight; ``limit`` is the current value.
 
     ``if not limit.try_acquire(): await limit.acquire()`` before a request, then
-    ``limit.release()`` after a success or ``limit.release(is_overload(exc), failed=True)``
+    ``limit.succeeded()`` after a success or ``limit.release(is_overload(exc), failed=True)``
     after a failure (``give_back()`` returns a place that was not used); ``attempt_failed``
     and ``before_retry`` make it an ``AttemptObserver``.
     """
@@ -165,32 +165,48 @@ class AdaptiveLimit:
         if self._waiting:
             self._wake()
 
+    def succeeded(self) -> None:
+        """A request of the batch succeeded: its place back, and the limit grows.
+
+        The call a batch makes once per id, so it is kept to the common case.
+        """
+        self._in_flight -= 1
+        if self._hold:
+            self._hold -= 1
+        else:
+            seen = self._seen + 1
+            if seen < self._window:
+                self._seen = seen
+            else:
+                self._new_window()
+        if self._limit < self._ceiling:
+            self._grow()
+        if self._waiting:
+            self._wake()
+
     def release(self, overloaded: bool = False, *, failed: bool = False) -> None:
         """A request of the batch ended: its place back and, unless it ended overloaded,
         the limit grows. ``failed``: it ended with an error (its last attempt was judged by
         ``attempt_failed``, which gave its place back already)."""
-        if failed:
-            task = asyncio.current_task()
-            if task is not None and task in self._parked:
-                self._parked.discard(task)
-            else:  # an error after a response (a body that does not decode) or before I/O
-                self._in_flight -= 1
-        else:
+        if not failed:
+            self.succeeded()  # overloaded is only ever said of a failure
+            return
+        task = asyncio.current_task()
+        if task is not None and task in self._parked:
+            self._parked.discard(task)
+        else:  # an error after a response (a body that does not decode) or before I/O
             self._in_flight -= 1
-            if self._hold:
-                self._hold -= 1
-            else:
-                self._seen += 1
-                if self._seen >= self._window:
-                    self._new_window()
-        if not overloaded:
-            limit = self._limit
-            if limit < self._ceiling:
-                limit += 1.0 if limit < self._threshold else 1.0 / self._window
-                self._limit = limit = min(limit, self._ceiling)
-                self._allowed = int(limit)
+        if not overloaded and self._limit < self._ceiling:
+            self._grow()
         if self._waiting:
             self._wake()
+
+    def _grow(self) -> None:
+        """One more place after slow start's doubling, a window's worth of growth after it."""
+        limit = self._limit
+        limit += 1.0 if limit < self._threshold else 1.0 / self._window
+        self._limit = limit = min(limit, self._ceiling)
+        self._allowed = int(limit)
 
     def attempt_failed(self, exc: Exception) -> None:
         """The observer: one attempt of a request failed with ``exc``; its place goes back."""

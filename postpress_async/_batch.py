@@ -395,6 +395,8 @@ async def _run(
     # The error that stopped the batch, once one has; _CLOSING once it is being closed.
     stop: list[Exception] = []
     dead = DeadEndpoint(min(concurrency, DEAD_ENDPOINT_IDS))
+    take_now = source.take_now if source.is_sync else None
+    succeeded = None if limiter is None else limiter.succeeded
 
     async def worker() -> None:
         try:
@@ -407,7 +409,7 @@ async def _run(
                     await limiter.acquire()
                 item = None
                 if not stop:
-                    item = source.take_now() if source.is_sync else await source.take()
+                    item = take_now() if take_now is not None else await source.take()
                 if item is None:
                     window.leave()
                     if limiter is not None:
@@ -425,8 +427,8 @@ async def _run(
                         return
                     put(ChatResult(chat_id, None, exc, index))
                 else:
-                    if limiter is not None:
-                        limiter.release()
+                    if succeeded is not None:
+                        succeeded()
                     dead.streak = 0
                     put(ChatResult(chat_id, chat, None, index))
         finally:

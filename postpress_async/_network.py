@@ -19,8 +19,7 @@ import base64
 import functools
 import re
 import ssl as _ssl
-from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -195,18 +194,17 @@ class _PoolGuard(aiohttp.TCPConnector):
         protocol._parser = _IDLE  # type: ignore[assignment]  # the next request sets its own
         _pooled_release(self, key, protocol, should_close=should_close)
 
-    def _get(self, key: ConnectionKey, *args: Any) -> Coroutine[Any, Any, Any]:
+    def _get(self, key: ConnectionKey, traces: list[Any]) -> Coroutine[Any, Any, Any]:
         conns = self._conns.get(key)
-        # aiohttp takes the oldest first from a deque; older releases, the last of a list
-        if conns and (conns[0] if type(conns) is deque else conns[-1])[0]._buffer:
+        if conns and conns[0][0]._buffer:  # aiohttp takes the oldest first, from a deque
             _close_unread(conns)
-        return _pooled_get(self, key, *args)
+        return _pooled_get(self, key, traces)
 
 
-def _close_unread(conns: Sequence[tuple[ResponseHandler, float]]) -> None:
+def _close_unread(conns: Iterable[tuple[ResponseHandler, float]]) -> None:
     """Close each pooled connection holding a response nobody read, up to the first clean
     one; aiohttp then drops them as it drops one the server closed."""
-    for protocol, _ in conns if type(conns) is deque else reversed(conns):
+    for protocol, _ in conns:
         if not protocol._buffer:
             break
         protocol.close()
