@@ -32,6 +32,7 @@ from ._errors import (
     ResponseTooLargeError,
     closed_in_flight,
 )
+from ._expiry import Expiries, Tick
 from ._gate import Gate
 from ._logging import logger
 from ._network import (
@@ -64,6 +65,7 @@ ERROR_BODY_LIMIT = 64 * 1024
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TIMEOUTS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)
+_GONE: Final = object()
 
 # Where the call's deadline ran out, as its APITimeoutError says it.
 WAITING_FOR_SLOT: Final = "while waiting for a connection slot (Limits.max_connections)"
@@ -72,10 +74,13 @@ WAITING_FOR_RESPONSE: Final = "while waiting for the response"
 BEFORE_SENDING: Final = "before the request was sent"
 
 
-def client_timeout(timeout: Timeout, budget: float | None = None) -> aiohttp.ClientTimeout:
-    """One attempt's aiohttp timeout, shortened to ``budget`` seconds if given."""
-    total = timeout.attempt_total if budget is None else min(timeout.attempt_total, budget)
-    return aiohttp.ClientTimeout(total=total, connect=timeout.connect, sock_read=timeout.read)
+def client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    """aiohttp's part of the time limits: ``connect`` and ``read``.
+
+    The attempt's own limit is kept by ``Expiries`` (``_expiry``), not by aiohttp's ``total``,
+    which would start a timer for every request.
+    """
+    return aiohttp.ClientTimeout(total=None, connect=timeout.connect, sock_read=timeout.read)
 
 
 def request_headers(settings: Settings) -> dict[str, str]:
@@ -112,7 +117,8 @@ class Transport:
         self._max_size = settings.max_response_size
         self._max_digits = len(str(self._max_size))
         self._timeout = client_timeout(settings.timeout)
-        self._attempt_total = settings.timeout.attempt_total
+        self._attempt = settings.timeout.attempt
+        self._expiries = Expiries()  # the attempts' timers
         proxy = settings.proxy
         if session is not None and proxy is not None and proxy.source != "proxy":
             proxy = None  # a caller's session: its own trust_env decides on the environment
@@ -202,6 +208,7 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session if this transport created it; idempotent."""
         self._closed = True
+        self._expiries.close()
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
@@ -230,13 +237,25 @@ class Transport:
                 slots.free -= 1
             else:
                 await _queue(slots, url, self._settings.timeout, deadline_at, ticket)
+        expiries = self._expiries
+        tick: Tick | None = None  # the attempt's place among the timers, once it has one
         try:
             options = self._request_options
             # One clock read per attempt: the attempt's redirects share its time, and the
-            # deadline shortens its timeout only when it leaves less than a whole attempt.
+            # deadline shortens it when it leaves less than a whole attempt.
             started = time.monotonic()
-            if deadline_at is not None and deadline_at - started < self._attempt_total:
-                options = self._hop_options(url, started, deadline_at, BEFORE_SENDING)
+            ends = started + self._attempt
+            by_deadline = False
+            if deadline_at is not None and deadline_at < ends:
+                ends, by_deadline = deadline_at, True
+                self._time_left(url, ends, by_deadline, BEFORE_SENDING)
+            current = asyncio.current_task()
+            if current is None:  # a coroutine stepped by hand: nothing a timer could cancel
+                raise RuntimeError("a postpress call must run in an asyncio task")
+            task: asyncio.Task[Any] = current
+            if sys.version_info >= (3, 11):
+                cancelling = task.cancelling()  # cancellations asked for before this attempt
+            tick = expiries.add(task, ends, ends - started)
             hops = 0
             while True:
                 if ticket is not None:
@@ -283,10 +302,8 @@ class Transport:
                         elif status in _REDIRECTS and "Location" in headers:
                             url = self._redirect_target(url, status, headers, hops)
                             hops += 1
-                            # The next hop gets what is left of the attempt, not a fresh one.
-                            options = self._hop_options(
-                                url, started, deadline_at, f"before redirect {hops}"
-                            )
+                            # The next hop has what is left of the attempt, not a fresh one.
+                            self._time_left(url, ends, by_deadline, f"before redirect {hops}")
                             continue
                         else:
                             body = await self._read(resp)
@@ -300,15 +317,10 @@ class Transport:
                         raise self._failures.response(status, headers, body, url)
                     finally:
                         resp.release()
-                except _TIMEOUTS as exc:
-                    # Cut short by the deadline if it came before the attempt's own end.
-                    timeout = self._settings.timeout
-                    by_deadline = deadline_at is not None and (
-                        deadline_at - started < timeout.attempt
-                    )
+                except _TIMEOUTS as exc:  # aiohttp's own: connect or read
                     during = f"during redirect {hops}" if hops else WAITING_FOR_RESPONSE
                     raise timeout_error(
-                        exc, url, timeout, deadline=by_deadline, during=during
+                        exc, url, self._settings.timeout, deadline=by_deadline, during=during
                     ) from exc
                 # A response error's repr carries the request headers (the key, the proxy's
                 # credentials): keep only its text, and raise outside this block so that it is not
@@ -333,7 +345,21 @@ class Transport:
                     self._open()  # closed, or another event loop: raise that, not aiohttp's
                     raise
                 raise failure
+        except asyncio.CancelledError:
+            # The attempt's tick fired: its time is up, unless the caller cancelled too.
+            if tick is None or not expiries.expired(task):
+                raise
+            if sys.version_info >= (3, 11) and task.uncancel() > cancelling:
+                raise
+            during = f"during redirect {hops}" if hops else WAITING_FOR_RESPONSE
+            expired = asyncio.TimeoutError()  # the cause, as aiohttp's own timer gave it
+            timeout = self._settings.timeout
+            raise timeout_error(
+                expired, url, timeout, deadline=by_deadline, during=during
+            ) from expired
         finally:
+            if tick is not None and tick.pop(task, _GONE) is _GONE:
+                expiries.settle(task)  # its tick fired while it ended: forget that
             if slots is not None:
                 if slots.waiters:
                     slots.leave()
@@ -350,27 +376,20 @@ class Transport:
             raise deadline_error(url, self._settings.timeout, during)
         return Ticket(rate)
 
-    def _hop_options(
-        self, url: URL, started: float, deadline_at: float | None, during: str
-    ) -> dict[str, Any]:
-        """The request options of a hop that may take only what is left of the attempt (which
-        began at ``started``) and of the call; raises ``APITimeoutError`` if nothing is left."""
+    def _time_left(self, url: URL, ends: float, by_deadline: bool, during: str) -> None:
+        """Raise ``APITimeoutError`` if the attempt (or the call, ``by_deadline``), which
+        ends at ``ends``, has no time left for what comes next (``during``)."""
+        if ends - time.monotonic() > 0:
+            return
         timeout = self._settings.timeout
-        ends = started + timeout.attempt
-        by_deadline = deadline_at is not None and deadline_at < ends
-        if deadline_at is not None and by_deadline:
-            ends = deadline_at
-        left = ends - time.monotonic()
-        if left <= 0:
-            if by_deadline:
-                raise deadline_error(url, timeout, during)
-            raise APITimeoutError(
-                f"GET {shown_path(url)} timed out: the attempt took longer than "
-                f"Timeout.attempt={timeout.attempt:g}s {during}",
-                limit="attempt",
-                seconds=timeout.attempt,
-            )
-        return {**self._request_options, "timeout": client_timeout(timeout, left)}
+        if by_deadline:
+            raise deadline_error(url, timeout, during)
+        raise APITimeoutError(
+            f"GET {shown_path(url)} timed out: the attempt took longer than "
+            f"Timeout.attempt={timeout.attempt:g}s {during}",
+            limit="attempt",
+            seconds=timeout.attempt,
+        )
 
     def _redirect_target(
         self, url: URL, status: int, headers: CIMultiDictProxy[str], hops: int

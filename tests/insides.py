@@ -58,3 +58,12 @@ def adaptive_batch(fetch: Any, ids: list[str], *, concurrency: int) -> Any:
         on_progress=None,
         limiter=AdaptiveLimit(concurrency),
     )
+
+
+def attempt_timers(client: pp.AsyncPostpress) -> int:
+    """How many loop timers the client holds for its attempts' timeouts.
+
+    Why private: "attempts that end in the same tick share one timer" is the whole point of
+    ``_expiry``; the loop does not say whose timers it holds.
+    """
+    return len(client._transport._expiries._handles)
