@@ -12,10 +12,13 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -189,3 +192,20 @@ async def drain(
     async for result in results:
         got.append(result)
     return got
+
+
+T = TypeVar("T")
+
+LOOPS = [
+    "asyncio",
+    pytest.param("uvloop", marks=pytest.mark.skipif(sys.platform == "win32", reason="no uvloop")),
+]
+"""``@pytest.mark.parametrize("loop", LOOPS)``: asyncio's own loop and uvloop's."""
+
+
+def on_loop(loop: str, main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main()`` to completion on asyncio's own loop or on uvloop's."""
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        return uvloop.run(main())  # type: ignore[no-any-return]
+    return asyncio.run(main())  # type: ignore[arg-type]

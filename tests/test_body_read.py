@@ -10,18 +10,15 @@ still hear of every body.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
 from rawserver import Exchange, RawServer, response_head
-from support import EXAMPLE_BODY, EXAMPLE_ID
+from support import EXAMPLE_BODY, EXAMPLE_ID, LOOPS, on_loop
 
 import postpress_async as pp
-
-T = TypeVar("T")
 
 HEAD = response_head(
     200, [("Content-Type", "application/json"), ("Content-Length", str(len(EXAMPLE_BODY)))]
@@ -43,20 +40,6 @@ async def in_three_pieces(exchange: Exchange) -> bool:
     await asyncio.sleep(0.05)
     await exchange.send(EXAMPLE_BODY[half:])
     return True
-
-
-def on_loop(loop: str, main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main()`` to completion on asyncio's own loop or on uvloop's."""
-    if loop == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return uvloop.run(main())  # type: ignore[no-any-return]
-    return asyncio.run(main())  # type: ignore[arg-type]
-
-
-LOOPS = [
-    "asyncio",
-    pytest.param("uvloop", marks=pytest.mark.skipif(sys.platform == "win32", reason="no uvloop")),
-]
 
 
 @pytest.mark.parametrize("loop", LOOPS)

@@ -11,17 +11,14 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from insides import attempt_timers
-from support import EXAMPLE
+from support import EXAMPLE, LOOPS, on_loop
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
-
-T = TypeVar("T")
 
 SLOW = 5.0
 """The fake server's latency: far beyond every attempt timeout here."""
@@ -41,23 +38,8 @@ async def timed(call: Any) -> tuple[BaseException | None, float]:
     return None, time.monotonic() - started
 
 
-def on_loop(loop: str, main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main()`` to completion on asyncio's own loop or on uvloop's (whose clock counts
-    whole milliseconds)."""
-    if loop == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
-        return uvloop.run(main())  # type: ignore[no-any-return]
-    return asyncio.run(main())  # type: ignore[arg-type]
-
-
-LOOPS = [
-    "asyncio",
-    pytest.param("uvloop", marks=pytest.mark.skipif(sys.platform == "win32", reason="no uvloop")),
-]
-
-
 @pytest.mark.parametrize("loop", LOOPS)
-def test_many_attempts_time_out_at_their_time_and_share_timers(
+def test_many_attempts_time_out_at_their_time(
     loop: str, fake_postpress_thread: FakePostpress
 ) -> None:
     server = fake_postpress_thread
@@ -66,23 +48,40 @@ def test_many_attempts_time_out_at_their_time_and_share_timers(
         server.fail(chat_id, latency=SLOW, times=None)
     timeout = pp.Timeout(attempt=0.3)
 
-    async def main() -> tuple[int, list[tuple[BaseException | None, float]]]:
+    async def main() -> list[tuple[BaseException | None, float]]:
         limits = pp.Limits(max_connections=200)
         async with client_for(server, timeout=timeout, limits=limits) as c:
-            calls = asyncio.gather(*(timed(c.chats.retrieve(chat_id)) for chat_id in ids))
-            await asyncio.sleep(0.1)
-            return attempt_timers(c), await calls
+            return await asyncio.gather(*(timed(c.chats.retrieve(chat_id)) for chat_id in ids))
 
-    in_flight_timers, outcomes = on_loop(loop, main)
-    # 100 attempts began within a few ms of each other: a tick or two, not a timer each
-    assert 1 <= in_flight_timers <= 3
-    for error, took in outcomes:
+    for error, took in on_loop(loop, main):
         assert isinstance(error, pp.APITimeoutError)
         assert error.limit == "attempt"
         assert "Timeout.attempt=0.3s" in str(error)
         assert took >= 0.3  # never before its time
         assert took < SLOW / 2  # the timeout ended it, not the server
     assert server.request_count == 100
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_attempts_that_end_in_the_same_second_share_one_timer(
+    loop: str, fake_postpress_thread: FakePostpress
+) -> None:
+    server = fake_postpress_thread
+    ids = server.add_chats(100)
+    for chat_id in ids:
+        server.fail(chat_id, latency=0.5, times=None)
+
+    async def main() -> tuple[int, list[pp.Chat]]:
+        limits = pp.Limits(max_connections=200)
+        async with client_for(server, timeout=pp.Timeout(attempt=10), limits=limits) as c:
+            calls = asyncio.gather(*(c.chats.retrieve(chat_id) for chat_id in ids))
+            await asyncio.sleep(0.2)
+            return attempt_timers(c), await calls
+
+    timers, chats = on_loop(loop, main)
+    # 100 attempts of 10 s, begun together, end in one whole second (two, across a boundary)
+    assert 1 <= timers <= 2
+    assert [chat.id for chat in chats] == ids
 
 
 async def test_an_attempt_timeout_is_retried_and_the_retry_succeeds(
