@@ -2,7 +2,7 @@
 
 This is the only module that touches aiohttp, and the one place its exceptions become ours;
 a response that is not a 2xx becomes its ``APIStatusError`` here too, through the pure
-``_errors.status_error`` (by way of ``_network.Failures.response``, which tells a proxy's own
+``_errors.status_error`` (by way of ``_failures.Failures.response``, which tells a proxy's own
 401/403/407 from the API's). The key is sent only to the origin of ``base_url``: a redirect
 elsewhere is refused, never followed with or without the key.
 """
@@ -33,22 +33,18 @@ from ._errors import (
     closed_in_flight,
 )
 from ._expiry import Expiries, Tick
-from ._gate import Gate
-from ._logging import logger
-from ._network import (
+from ._failures import (
     CERTIFICATE_ERRORS,
     Failures,
-    connector,
     deadline_error,
     describe,
     missing_decoder,
-    proxy_authorization,
-    proxy_options,
     shown_path,
-    socks_errors,
     timeout_error,
-    tls_context,
 )
+from ._gate import Gate
+from ._logging import logger
+from ._network import connector, proxy_authorization, proxy_options, socks_errors, tls_context
 from ._ratelimit import RateLimit, Ticket
 from ._version import __version__
 
@@ -221,9 +217,9 @@ class Transport:
         and every hop of the attempt, end by then, or the attempt raises ``APITimeoutError``.
         """
         # Used in the thread it was first used in, the client takes the session as it is: a
-        # request from another event loop of that thread is refused by aiohttp before it is
-        # sent, and the RuntimeError it raises is checked below. Anything else (first use,
-        # closed, another thread, or a rate limit, which may wait in the loop) is checked first.
+        # request from another event loop of that thread has no task of the client's loop and
+        # is refused below, before it is sent. Anything else (first use, closed, another
+        # thread, or a rate limit, which may wait in the loop) is checked first.
         session = self._session
         rate = self._rate
         ticket: Ticket | None = None  # a rate limit's grant for this hop
@@ -249,8 +245,11 @@ class Transport:
             if deadline_at is not None and deadline_at < ends:
                 ends, by_deadline = deadline_at, True
                 self._time_left(url, ends, by_deadline, BEFORE_SENDING)
-            current = asyncio.current_task()
-            if current is None:  # a coroutine stepped by hand: nothing a timer could cancel
+            # The task of the client's own loop: None from another event loop of this thread
+            # (refused before anything is sent), or outside any task (nothing to time out).
+            current = asyncio.current_task(self._loop)
+            if current is None:
+                self._open()  # another loop: its error
                 raise RuntimeError("a postpress call must run in an asyncio task")
             task: asyncio.Task[Any] = current
             if sys.version_info >= (3, 11):
