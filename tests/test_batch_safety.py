@@ -223,32 +223,6 @@ async def test_a_retry_after_pauses_the_whole_batch(fake_postpress: FakePostpres
 # -- rate limit ------------------------------------------------------------------------------------
 
 
-def busiest_second(times: list[float]) -> int:
-    """The most requests that arrived within any one-second window."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
-
-
-async def test_rate_limit_holds_300_requests_to_three_seconds(
-    fake_postpress: FakePostpress,
-) -> None:
-    ids = fake_postpress.add_chats(300)
-    async with pp.AsyncPostpress(
-        fake_postpress.api_key, base_url=fake_postpress.base_url, rate_limit=100
-    ) as client:
-        results = await drain(client.chats.retrieve_many(ids, concurrency=64))
-    assert all(r.ok for r in results)
-    times = [r.time for r in fake_postpress.requests]
-    assert len(times) == 300
-    assert max(times) - min(times) >= 2.9
-    assert busiest_second(times) <= 100
-
-
 @pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "10", True])
 def test_rate_limit_must_be_a_positive_number(bad: object) -> None:
     with pytest.raises(pp.ConfigurationError, match="rate_limit"):

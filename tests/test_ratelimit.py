@@ -361,6 +361,29 @@ async def test_the_server_sees_the_rate_and_never_more_in_a_second(
         assert per_second(times) >= 0.6 * min(rate, capacity), seen
 
 
+async def test_a_batch_with_its_defaults_holds_300_ids_to_three_seconds(
+    remote_server: RemoteServer,
+) -> None:
+    """``retrieve_many`` as a user calls it (adaptive, concurrency 64) under ``rate_limit=100``.
+
+    Counted at the server in its own process: it moved here from test_batch_safety.py, whose
+    server in the test's own event loop stamped arrivals late under load (102 in a second).
+    """
+    ids = remote_server.ids[:300]
+    async with pp.AsyncPostpress(
+        remote_server.api_key, base_url=remote_server.base_url, rate_limit=100
+    ) as client:
+        await asyncio.sleep(WINDOW)  # whatever an earlier test sent is out of the window
+        remote_server.reset()
+        with no_collections():
+            results = [r async for r in client.chats.retrieve_many(ids, concurrency=64)]
+    assert [r.error for r in results if not r.ok] == []
+    times = remote_server.arrivals()
+    assert len(times) == 300
+    assert times[-1] - times[0] >= 2.9
+    assert busiest(times) <= 100
+
+
 def test_retries_and_every_call_of_a_blocking_client_count(remote_server: RemoteServer) -> None:
     """The limit is the client's: retries and the blocking client's calls and batch share it.
 
