@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -48,6 +49,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def dead_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that refuses connections for as long as the block runs: bound
+    and never listening, so that nothing else (a test run beside this one) can listen there."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
