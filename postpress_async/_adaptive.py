@@ -9,7 +9,8 @@ or 429 among many successes is that id's trouble, retried on its own; it does no
 batch. After a cut, the answers of the requests that were already in flight are not judged
 (they were sent at the old limit).
 
-Overload signals are 429, 503, 504, timeouts and connection errors, seen per attempt through
+Overload signals are 429, 503, 504, timeouts and connection errors (but not a connection that
+was never made before any request of the batch succeeded), seen per attempt through
 ``attempt_failed``, which the client calls for every failed attempt of a batch's request
 (retries included) and never on success. A failed attempt gives its place back at once, so an
 id sleeping through its retry backoff holds no place; it queues again (``before_retry``) ahead
@@ -26,6 +27,7 @@ import time
 from typing import Final
 
 from ._errors import APIConnectionError, APIStatusError
+from ._failures import unreachable_cause
 
 __all__ = ["AdaptiveLimit", "is_overload"]
 
@@ -68,6 +70,7 @@ class AdaptiveLimit:
         "_overloaded",
         "_parked",
         "_paused_until",
+        "_reached",
         "_retry_after_max",
         "_seen",
         "_threshold",
@@ -90,6 +93,7 @@ class AdaptiveLimit:
         self._overloaded = 0  # of which overloaded
         self._window = max(self._allowed, MIN_WINDOW)
         self._paused_until = 0.0
+        self._reached = False  # some request of the batch has succeeded
         self._retry_after_max = retry_after_max
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         # Waiters neither woken nor done with their cancellation; a cancelled one stays queued
@@ -170,6 +174,7 @@ class AdaptiveLimit:
 
         The call a batch makes once per id, so it is kept to the common case.
         """
+        self._reached = True
         self._in_flight -= 1
         if self._hold:
             self._hold -= 1
@@ -214,7 +219,11 @@ class AdaptiveLimit:
         if task is not None and task not in self._parked:
             self._parked.add(task)
             self._in_flight -= 1
-        overloaded = is_overload(exc)
+        # A connection never made, before the batch ever reached the service, says nothing of
+        # its load: the endpoint may be dead or black-holed, and cutting the limit would only
+        # make the batch wait out one id's connect timeouts after another (the batch's dead
+        # endpoint check stops it instead).
+        overloaded = is_overload(exc) and (self._reached or unreachable_cause(exc) is None)
         if overloaded:
             self.overloads += 1
         retry_after = getattr(exc, "retry_after", None)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import errno
 import itertools
-import socket
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -38,12 +36,11 @@ import msgspec
 from ._adaptive import AdaptiveLimit, is_overload
 from ._constants import ErrorType
 from ._errors import (
-    APIConnectionError,
-    APITimeoutError,
     AuthenticationError,
     CertificateError,
     ProxyError,
 )
+from ._failures import unreachable_cause
 from ._gate import Gate, Inbox
 from ._models import Chat
 
@@ -283,38 +280,6 @@ def stops_batch(exc: BaseException) -> bool:
 
 DEAD_ENDPOINT_IDS: Final = 8
 """How many ids in a row must fail to connect, for one cause, before a batch stops."""
-_UNREACHABLE: Final = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ENETUNREACH,
-        errno.EHOSTUNREACH,
-        errno.EHOSTDOWN,
-        errno.ENETDOWN,
-        errno.EADDRNOTAVAIL,
-    }
-)
-
-
-def unreachable_cause(exc: BaseException) -> tuple[str, object] | None:
-    """What stopped ``exc``'s connection from being made (refused, unreachable, DNS), or None.
-
-    Only a connection that was never made: a timeout, a reset in the middle of a response or
-    any answer from the server is not one. The transport raises its ``APIConnectionError``
-    from the dependency's exception (an ``OSError``: aiohttp's connector errors, the SOCKS
-    proxy's), which names the cause; the message, which names the id, does not.
-    """
-    if not isinstance(exc, APIConnectionError) or isinstance(exc, APITimeoutError):
-        return None
-    cause = exc.__cause__
-    if not isinstance(cause, OSError):
-        return None
-    reason = getattr(cause, "os_error", None)  # aiohttp's connector errors: connecting failed
-    if isinstance(reason, socket.gaierror) or isinstance(cause, socket.gaierror):
-        return (type(cause).__name__, "dns")
-    name = type(cause).__name__
-    if isinstance(reason, OSError) or cause.errno in _UNREACHABLE or name == "ProxyConnectionError":
-        return (name, reason.errno if isinstance(reason, OSError) else cause.errno)
-    return None
 
 
 class DeadEndpoint:

@@ -11,7 +11,9 @@ without credentials.
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
+import socket
 import ssl as _ssl
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -43,6 +45,7 @@ __all__ = [
     "shown_path",
     "shown_url",
     "timeout_error",
+    "unreachable_cause",
 ]
 
 CERTIFICATE_ERRORS: Final = (aiohttp.ClientConnectorCertificateError, _ssl.SSLCertVerificationError)
@@ -415,3 +418,41 @@ class Failures:
             f"the proxy {self._shown_proxy} refused the request to {self._target}: {reply}",
             proxy=self._proxy,
         )
+
+
+_UNREACHABLE: Final = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETDOWN,
+        errno.EADDRNOTAVAIL,
+    }
+)
+
+
+def unreachable_cause(exc: BaseException) -> tuple[str, object] | None:
+    """What stopped ``exc``'s connection from being made (refused, unreachable, DNS, or no
+    answer within ``Timeout.connect``: a black hole), or None.
+
+    Only a connection that was never made: any other timeout, a reset in the middle of a
+    response or any answer from the server is not one. The transport raises its
+    ``APIConnectionError`` from the dependency's exception (an ``OSError``: aiohttp's connector
+    errors, the SOCKS proxy's), which names the cause; the message, which names the id, does
+    not.
+    """
+    if isinstance(exc, APITimeoutError):
+        return ("connect timeout", exc.seconds) if exc.limit == "connect" else None
+    if not isinstance(exc, APIConnectionError):
+        return None
+    cause = exc.__cause__
+    if not isinstance(cause, OSError):
+        return None
+    reason = getattr(cause, "os_error", None)  # aiohttp's connector errors: connecting failed
+    if isinstance(reason, socket.gaierror) or isinstance(cause, socket.gaierror):
+        return (type(cause).__name__, "dns")
+    name = type(cause).__name__
+    if isinstance(reason, OSError) or cause.errno in _UNREACHABLE or name == "ProxyConnectionError":
+        return (name, reason.errno if isinstance(reason, OSError) else cause.errno)
+    return None

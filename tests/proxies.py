@@ -52,6 +52,27 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A port on 127.0.0.1 where a connection is never made, as behind a firewall that drops:
+    a listener that accepts nothing, its queue already full, so the kernel drops every
+    further SYN and the client waits out its connect timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+@contextlib.contextmanager
 def dead_port() -> Iterator[int]:
     """A TCP port on 127.0.0.1 that refuses connections for as long as the block runs: bound
     and never listening, so that nothing else (a test run beside this one) can listen there."""

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from certs import Certs
 from insides import adaptive_batch
-from proxies import ForwardProxy, free_port
+from proxies import ForwardProxy, black_hole, free_port
 from support import HANG, WAIT, CountingIds, drain, no_sleep, until
 
 import postpress_async as pp
@@ -439,6 +439,55 @@ async def test_a_dead_endpoint_stops_the_batch_after_about_one_ids_retries(
     assert len(got) < 8  # the ids of the streak before the one that decided
     assert all(isinstance(r.error, pp.APIConnectionError) for r in got)
     assert retries.retries <= 2 * (64 + 8)  # at most the ids in flight retried, not 20,000
+
+
+async def test_a_black_holed_endpoint_stops_the_batch_too() -> None:
+    """Every connection attempt times out (``Timeout.connect``): the endpoint is as dead as one
+    that refuses, and the batch stops after about one id's retries, not 3 x 0.1 s per id
+    (the adaptive limit, cut by the timeouts, would have made that about 30 s here)."""
+    retries = Attempts()
+    got: list[pp.ChatResult] = []
+    with black_hole() as port:
+        async with pp.AsyncPostpress(
+            "pp_key",
+            base_url=f"http://127.0.0.1:{port}/api/v1",
+            trust_env=False,
+            timeout=pp.Timeout(attempt=30, connect=0.1),
+            retry=pp.RetryPolicy(max_retries=2, sleep=retries),
+        ) as client:
+            ids = (f"chat_{n}" for n in range(100))
+            results = client.chats.retrieve_many(ids, concurrency=16)
+            with pytest.raises(pp.APITimeoutError) as info:
+                await drain(results, got)
+    assert info.value.limit == "connect"
+    assert info.value.attempts == 3
+    assert len(got) < 8
+    assert retries.retries <= 2 * (16 + 8)  # the ids in flight, not 100
+    # The batch never reached the service: its timeouts said nothing of its load, so the
+    # adaptive limit kept its first 4 rather than halving to one request at a time.
+    assert results.limit == 4
+
+
+async def test_a_live_servers_slow_answers_never_stop_a_batch(
+    fake_postpress: FakePostpress,
+) -> None:
+    """Attempts that time out after the connection was made are the ids' trouble: the last
+    12 ids never answer in time, and they end in a row, yet the batch runs on."""
+    ids = fake_postpress.add_chats(40)
+    slow = set(ids[-12:])
+    for chat_id in slow:
+        fake_postpress.fail(chat_id, latency=5, times=None)
+    async with pp.AsyncPostpress(
+        fake_postpress.api_key,
+        base_url=fake_postpress.base_url,
+        timeout=pp.Timeout(attempt=0.1),
+        max_retries=0,
+    ) as client:
+        many = client.chats.retrieve_many(ids, concurrency=8, adaptive=False)
+        results = [r async for r in many]
+    assert len(results) == 40
+    assert {r.chat_id for r in results if r.ok} == set(ids) - slow
+    assert all(isinstance(r.error, pp.APITimeoutError) for r in results if not r.ok)
 
 
 def test_the_blocking_client_stops_a_batch_against_a_dead_endpoint() -> None:
