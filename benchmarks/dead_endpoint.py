@@ -4,15 +4,20 @@
 
 ``retrieve_many`` at concurrency 32 with the default retry policy, against a port on 127.0.0.1
 that nothing listens on: through it as the proxy, and as the API itself; then the blocking
-client. Each batch stops with the ``APIConnectionError`` of its last id once the last few ids
-all failed to connect (issue 18 measured 148.8 s for 200 ids through a dead proxy before).
+client; then a black hole (a listener whose full queue makes the kernel drop every SYN, as a
+firewall that drops would), where every attempt waits out the default ``Timeout.connect`` of
+10 s. Each batch stops with the ``APIConnectionError`` (the black hole's: ``APITimeoutError``)
+of its last id once the last few ids all failed to connect (issue 18 measured 148.8 s for 200
+ids through a dead proxy before).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import Iterator
 
 import postpress_async as pp
 
@@ -47,6 +52,43 @@ async def batch(count: int, via: str) -> None:
             )
 
 
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A port whose connections are never made: its listener's queue is full."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(4)]
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        try:
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def black_holed(count: int) -> None:
+    with black_hole() as port:
+        base_url = f"http://127.0.0.1:{port}/api/v1"
+        async with pp.AsyncPostpress("pp_key", base_url=base_url, trust_env=False) as client:
+            started = time.perf_counter()
+            try:
+                async for _ in client.chats.retrieve_many(
+                    (f"chat_{n}" for n in range(count)), concurrency=32
+                ):
+                    pass
+            except pp.APITimeoutError as exc:
+                elapsed = time.perf_counter() - started
+                print(
+                    f"async, black hole {count:>6,} ids: stopped after {elapsed:.1f} s, "
+                    f"{type(exc).__name__}(limit={exc.limit!r}) after {exc.attempts} attempts"
+                )
+
+
 def blocking(count: int) -> None:
     with pp.Postpress("pp_key", trust_env=False, **settings("api")) as client:
         started = time.perf_counter()
@@ -62,3 +104,4 @@ if __name__ == "__main__":
         for via in ("proxy", "api"):
             asyncio.run(batch(ids, via))
     blocking(2_000)
+    asyncio.run(black_holed(2_000))
