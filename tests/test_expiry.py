@@ -38,14 +38,20 @@ async def timed(call: Any) -> tuple[BaseException | None, float]:
     return None, time.monotonic() - started
 
 
+def slow_chats(server: FakePostpress, count: int, *, latency: float) -> list[str]:
+    """``count`` new chats, each answered only after ``latency`` seconds, every time."""
+    ids = server.add_chats(count)
+    for chat_id in ids:
+        server.fail(chat_id, latency=latency, times=None)
+    return ids
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_many_attempts_time_out_at_their_time(
     loop: str, fake_postpress_thread: FakePostpress
 ) -> None:
     server = fake_postpress_thread
-    ids = server.add_chats(100)
-    for chat_id in ids:
-        server.fail(chat_id, latency=SLOW, times=None)
+    ids = slow_chats(server, 100, latency=SLOW)
     timeout = pp.Timeout(attempt=0.3)
 
     async def main() -> list[tuple[BaseException | None, float]]:
@@ -67,9 +73,7 @@ def test_attempts_that_end_in_the_same_second_share_one_timer(
     loop: str, fake_postpress_thread: FakePostpress
 ) -> None:
     server = fake_postpress_thread
-    ids = server.add_chats(100)
-    for chat_id in ids:
-        server.fail(chat_id, latency=0.5, times=None)
+    ids = slow_chats(server, 100, latency=0.5)
 
     async def main() -> tuple[int, list[pp.Chat]]:
         limits = pp.Limits(max_connections=200)
