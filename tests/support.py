@@ -8,6 +8,7 @@ disagree with the code.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import socket
@@ -165,6 +166,27 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
+    return port
+
+
+_HELD: list[socket.socket] = []
+
+
+def _let_go() -> None:
+    for sock in _HELD:
+        sock.close()
+
+
+def refusing_port() -> int:
+    """A port on 127.0.0.1 that refuses every connection for the rest of the run: bound by
+    this process and never listening, so that no other process (a test run beside this one)
+    can start listening there, as it could on a port that was merely free."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    if not _HELD:
+        atexit.register(_let_go)
+    _HELD.append(sock)
+    port: int = sock.getsockname()[1]
     return port
 
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from certs import Certs
 from insides import adaptive_batch
-from proxies import ForwardProxy, black_hole, free_port
-from support import HANG, WAIT, CountingIds, drain, no_sleep, until
+from proxies import ForwardProxy, black_hole
+from support import HANG, WAIT, CountingIds, drain, no_sleep, refusing_port, until
 
 import postpress_async as pp
 from postpress_async._adaptive import AdaptiveLimit
@@ -418,7 +418,7 @@ async def test_a_dead_endpoint_stops_the_batch_after_about_one_ids_retries(
 ) -> None:
     """Nothing listens (on the API's port, or on the proxy's): the batch stops with the
     connection error once the last few ids all failed to connect, not after every id."""
-    dead = free_port()
+    dead = refusing_port()
     base_url = f"http://127.0.0.1:{dead}/api/v1" if via == "api" else "http://127.0.0.1:9/api/v1"
     proxy = f"http://127.0.0.1:{dead}" if via == "proxy" else None
     retries = Attempts()
@@ -494,7 +494,7 @@ def test_the_blocking_client_stops_a_batch_against_a_dead_endpoint() -> None:
     retries = Attempts()
     with pp.Postpress(
         "pp_key",
-        base_url=f"http://127.0.0.1:{free_port()}/api/v1",
+        base_url=f"http://127.0.0.1:{refusing_port()}/api/v1",
         trust_env=False,
         retry=pp.RetryPolicy(max_retries=2, sleep=retries),
     ) as client:
@@ -506,7 +506,7 @@ def test_the_blocking_client_stops_a_batch_against_a_dead_endpoint() -> None:
 
 async def test_a_dead_endpoint_does_not_stop_a_batch_without_fail_fast() -> None:
     async with pp.AsyncPostpress(
-        "pp_key", base_url=f"http://127.0.0.1:{free_port()}/api/v1", retry=QUICK_RETRIES
+        "pp_key", base_url=f"http://127.0.0.1:{refusing_port()}/api/v1", retry=QUICK_RETRIES
     ) as client:
         results = [
             r

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cli_support import only_line, run_cli, wire
-from support import clean_env, closed_port, env_for
+from support import clean_env, env_for, refusing_port
 
 import postpress_async as pp
 from postpress_async import _cli
@@ -91,7 +91,7 @@ def test_get_a_provider_id_without_account_id_is_a_bad_request(
 def test_flags_override_the_environment(thread_server: FakePostpress, ids: list[str]) -> None:
     env = clean_env(
         POSTPRESS_API_KEY="pp_wrong_key",
-        POSTPRESS_BASE_URL=f"http://127.0.0.1:{closed_port()}/api/v1",
+        POSTPRESS_BASE_URL=f"http://127.0.0.1:{refusing_port()}/api/v1",
     )
     args = ["--api-key", thread_server.api_key, "--base-url", thread_server.base_url]
     result = run_cli("chats", "get", ids[0], *args, env=env)
@@ -218,7 +218,7 @@ def test_a_retryable_error_is_retried_by_default(
 
 
 def test_connection_refused(thread_server: FakePostpress) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    url = f"http://127.0.0.1:{refusing_port()}/api/v1"
     result = run_cli(
         "chats",
         "get",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import HANG, clean_env, closed_port, run
+from support import HANG, clean_env, closed_port, refusing_port, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "tests" / "scripts"
@@ -109,7 +109,7 @@ print(signal.getsignal(signal.SIGINT) is signal.default_int_handler,
 def test_a_process_that_called_main_still_stops_on_ctrl_c_and_sigterm(loop: str) -> None:
     if loop == "uvloop":
         pytest.importorskip("uvloop", reason="uvloop is not installed (the speed extra)")
-    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    base_url = f"http://127.0.0.1:{refusing_port()}/api/v1"
     env = clean_env(POSTPRESS_API_KEY="pp_key", POSTPRESS_UVLOOP="1" if loop == "uvloop" else "0")
     result = run([sys.executable, "-c", HANDLERS_AFTER_MAIN, base_url], env=env)
     assert result.returncode == 0, result.stderr

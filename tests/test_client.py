@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import aiohttp
 import pytest
 from aiohttp import web
-from support import EXAMPLE, closed_port, no_sleep
+from support import EXAMPLE, no_sleep, refusing_port
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -482,7 +482,7 @@ async def test_body_that_stalls_times_out() -> None:
 
 
 async def test_connection_refused() -> None:
-    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    base_url = f"http://127.0.0.1:{refusing_port()}/api/v1"
     async with client_for(base_url, max_retries=0) as client:
         with pytest.raises(pp.APIConnectionError) as info:
             await client.chats.retrieve("chat_1")
@@ -500,7 +500,7 @@ async def test_connection_refused_is_retried() -> None:
     async def fake_sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    base_url = f"http://127.0.0.1:{refusing_port()}/api/v1"
     async with client_for(base_url, retry=pp.RetryPolicy(sleep=fake_sleep)) as client:
         with pytest.raises(pp.APIConnectionError) as info:
             await client.chats.retrieve("chat_1")

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxies import free_port
 from rawserver import Exchange, RawServer, response_head
+from support import refusing_port
 
 import postpress_async as pp
 from postpress_async._redact import MESSAGE_LIMIT
@@ -124,15 +124,15 @@ async def test_long_server_texts_are_bounded(fake_postpress: FakePostpress) -> N
 
 
 async def test_a_long_chat_id_does_not_stretch_the_message() -> None:
-    error = await failure(f"http://127.0.0.1:{free_port()}/api/v1", "c" * 5000)
+    error = await failure(f"http://127.0.0.1:{refusing_port()}/api/v1", "c" * 5000)
     assert isinstance(error, pp.APIConnectionError)
     clean(error)
 
 
 async def test_proxy_credentials_in_a_connection_failure_are_not_shown() -> None:
     password = "Pr0xy-PASS-w0rd"
-    proxy = f"http://bob:{password}@127.0.0.1:{free_port()}"
-    error = await failure(f"https://127.0.0.1:{free_port()}/api/v1", proxy=proxy)
+    proxy = f"http://bob:{password}@127.0.0.1:{refusing_port()}"
+    error = await failure(f"https://127.0.0.1:{refusing_port()}/api/v1", proxy=proxy)
     assert "could not connect to the proxy http://***@127.0.0.1:" in clean(error, password)
 
 

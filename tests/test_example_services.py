@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import closed_port, env_for, run
+from support import env_for, refusing_port, run
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -196,7 +196,7 @@ async def test_fastapi_service_maps_failures_without_a_response(
         with pytest.raises(pp.APITimeoutError) as timed_out:
             await client.chats.retrieve(chat_id)
     async with pp.AsyncPostpress(
-        "pp_key", base_url=f"http://127.0.0.1:{closed_port()}/api/v1", max_retries=0
+        "pp_key", base_url=f"http://127.0.0.1:{refusing_port()}/api/v1", max_retries=0
     ) as client:
         with pytest.raises(pp.APIConnectionError) as refused:
             await client.chats.retrieve(chat_id)

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from certs import Certs
-from proxies import ForwardProxy, free_port
+from proxies import ForwardProxy
+from support import refusing_port
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -183,7 +184,7 @@ def test_a_refused_redirect_crosses_processes(
 
 
 def test_connection_errors_cross_processes(pool: ProcessPoolExecutor) -> None:
-    error = raised_in_worker(pool, f"http://127.0.0.1:{free_port()}/api/v1", "chat_1", {})
+    error = raised_in_worker(pool, f"http://127.0.0.1:{refusing_port()}/api/v1", "chat_1", {})
     assert type(error) is pp.APIConnectionError
     assert error.retryable is True
     same_state(error)

@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from certs import Certs
-from proxies import ForwardProxy, PProxy, RefusingSocks5, free_port
-from support import Sleeps
+from proxies import ForwardProxy, PProxy, RefusingSocks5
+from support import Sleeps, refusing_port
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -289,7 +289,7 @@ async def test_a_proxy_that_is_down_is_a_retried_connection_error(
     fake_postpress: FakePostpress,
 ) -> None:
     sleeps = Sleeps()
-    port = free_port()
+    port = refusing_port()
     async with pp.AsyncPostpress(
         KEY,
         base_url=fake_postpress.base_url,

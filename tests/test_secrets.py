@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from support import EXAMPLE, closed_port, no_sleep
+from support import EXAMPLE, no_sleep, refusing_port
 from support import SECRET_KEY as KEY
 
 import postpress_async as pp
@@ -166,7 +166,7 @@ async def test_failures_carry_no_key(
 
 
 async def test_connection_refused_carries_no_key(logs: pytest.LogCaptureFixture) -> None:
-    async with client_for(f"http://127.0.0.1:{closed_port()}/api/v1") as client:
+    async with client_for(f"http://127.0.0.1:{refusing_port()}/api/v1") as client:
         exc = await raised(client.chats.retrieve(CHAT_ID))
     assert isinstance(exc, pp.APIConnectionError)
     assert exc.__cause__ is not None
