@@ -17,7 +17,7 @@ from yarl import URL
 
 from ._adaptive import AdaptiveLimit
 from ._batch import BatchResults, ProgressCallback, fetch_many, validate_batch_args
-from ._codec import decode_after, decode_chat, decode_chat_body, decode_typed
+from ._codec import decode_chat, decode_chat_body
 from ._errors import ResponseDecodeError
 from ._models import Chat
 from ._redact import SERVER_TEXT_LIMIT, one_line
@@ -60,10 +60,7 @@ def _another_chat(chat_id: str) -> ResponseDecodeError:
 def _parse_chat_of(chat_id: str, response: HttpResponse) -> Chat:
     """The parse of a request for the postpress id ``chat_id`` (bound to it with
     ``functools.partial``, built in C): that chat, or an error."""
-    try:
-        chat = decode_typed(response.content)
-    except Exception as exc:
-        chat = decode_after(exc, response.content)
+    chat = decode_chat_body(response)
     if chat.id != chat_id and not _is_asked_for(chat, chat_id, response.url):
         raise _another_chat(chat_id)
     return chat

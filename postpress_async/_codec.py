@@ -33,7 +33,7 @@ class HasBody(Protocol):
     def content(self) -> bytes: ...
 
 
-decode_typed = _decode_typed = msgspec.json.Decoder(Chat).decode
+_decode_typed = msgspec.json.Decoder(Chat).decode
 _decode_untyped = msgspec.json.Decoder().decode
 
 _AT_PATH = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
@@ -65,7 +65,7 @@ def decode_chat(data: bytes | str) -> Chat:
     try:
         return _decode_typed(data)
     except Exception as exc:
-        return decode_after(exc, data)
+        return _decode_after(exc, data)
 
 
 def decode_chat_body(response: HasBody) -> Chat:
@@ -73,10 +73,10 @@ def decode_chat_body(response: HasBody) -> Chat:
     try:
         return _decode_typed(response.content)
     except Exception as exc:
-        return decode_after(exc, response.content)
+        return _decode_after(exc, response.content)
 
 
-def decode_after(exc: Exception, data: bytes | str) -> Chat:
+def _decode_after(exc: Exception, data: bytes | str) -> Chat:
     """The slow path, once the typed decode failed with ``exc``."""
     if not isinstance(exc, msgspec.ValidationError):  # any bytes at all: only our own error
         raise _decode_error(exc) from exc
