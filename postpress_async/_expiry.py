@@ -78,10 +78,8 @@ class Expiries:
     def settle(self, task: asyncio.Task[Any]) -> None:
         """``task``'s attempt ended after its tick fired without ``expired`` being asked (a
         layer below turned the cancellation into an error): take the cancellation back."""
-        if task in self._expired:
-            self._expired.discard(task)
-            if sys.version_info >= (3, 11):
-                task.uncancel()
+        if self.expired(task) and sys.version_info >= (3, 11):
+            task.uncancel()
 
     def close(self) -> None:
         """Stop every timer (the client is closing)."""
