@@ -72,15 +72,6 @@ def black_hole() -> Iterator[int]:
                 filler.close()
 
 
-@contextlib.contextmanager
-def dead_port() -> Iterator[int]:
-    """A TCP port on 127.0.0.1 that refuses connections for as long as the block runs: bound
-    and never listening, so that nothing else (a test run beside this one) can listen there."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
-
-
 def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     give_up = time.monotonic() + HANG
     while time.monotonic() < give_up:

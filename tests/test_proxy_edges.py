@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 from certs import Certs
-from proxies import Canned, ForwardProxy, PProxy, ReplyingSocks5, dead_port, free_port
-from support import Sleeps
+from proxies import Canned, ForwardProxy, PProxy, ReplyingSocks5, free_port
+from support import Sleeps, refusing_port
 
 import postpress_async as pp
 from postpress_async.testing import FakePostpress
@@ -445,15 +445,15 @@ async def test_pproxy_unable_to_reach_the_target_names_the_proxy_and_the_target(
     # stays dead throughout: a port merely free can be taken by a server of a parallel run,
     # which then answers the tunnel (a TLS handshake hung there until Timeout.connect).
     sleeps = Sleeps()
-    with dead_port() as dead:
-        async with pp.AsyncPostpress(
-            KEY,
-            base_url=f"{api}://127.0.0.1:{dead}",
-            proxy=socks_pproxy.url,
-            retry=pp.RetryPolicy(sleep=sleeps),
-        ) as client:
-            with pytest.raises(pp.APIConnectionError) as info:
-                await client.chats.retrieve("chat_1")
+    dead = refusing_port()
+    async with pp.AsyncPostpress(
+        KEY,
+        base_url=f"{api}://127.0.0.1:{dead}",
+        proxy=socks_pproxy.url,
+        retry=pp.RetryPolicy(sleep=sleeps),
+    ) as client:
+        with pytest.raises(pp.APIConnectionError) as info:
+            await client.chats.retrieve("chat_1")
     error = info.value
     assert not isinstance(error, pp.ProxyError)
     assert (error.retryable, error.attempts) == (True, 3)
