@@ -43,17 +43,8 @@ def main(module: str, argv: list[str], *, block: int, rounds: int) -> None:
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--block", type=int, default=block, help="requests (ids) per block")
     args = parser.parse_args(argv)
-    server: AbstractContextManager[dict[str, str]]
-    if args.server == "nginx":
-        import _nginx
-
-        server = _nginx.running()
-    else:
-        import _server
-
-        server = _server.running()
     loops = ("asyncio", "uvloop") if args.loop == "both" else (args.loop,)
-    with server as env:
+    with running(args.server) as env:
         for loop in loops:
             code = (
                 f"import {module} as m; "
@@ -65,6 +56,17 @@ def main(module: str, argv: list[str], *, block: int, rounds: int) -> None:
                 env={**os.environ, **env},
                 check=True,
             )
+
+
+def running(server: str) -> AbstractContextManager[dict[str, str]]:
+    """The server of a paired run, started: nginx, or the canned one (``_server.py``)."""
+    if server == "nginx":
+        import _nginx
+
+        return _nginx.running()
+    import _server
+
+    return _server.running()
 
 
 def run_on(loop: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -109,8 +111,8 @@ def report(
 ) -> str:
     """One line: the median (and quartiles) of the per-round ratios, rate and CPU."""
     (rates, cpus), (base_rates, base_cpus) = figures[subject], figures[baseline]
-    rate = _quartiles([mine / base for mine, base in zip(rates, base_rates, strict=True)])
-    cpu = _quartiles([base / mine for mine, base in zip(cpus, base_cpus, strict=True)])
+    rate = quartiles([mine / base for mine, base in zip(rates, base_rates, strict=True)])
+    cpu = quartiles([base / mine for mine, base in zip(cpus, base_cpus, strict=True)])
     return (
         f"{loop:<8} {server:<6} {subject} / {baseline}: rate {rate}, CPU per request {cpu}; "
         f"{len(rates)} rounds of {block:,}; medians {statistics.median(rates):,.0f} vs "
@@ -119,6 +121,7 @@ def report(
     )
 
 
-def _quartiles(ratios: list[float]) -> str:
+def quartiles(ratios: list[float]) -> str:
+    """The median of per-round ratios, with their quartiles."""
     low, median, high = statistics.quantiles(sorted(ratios), n=4)
     return f"{median:.3f}x (quartiles {low:.3f} to {high:.3f})"

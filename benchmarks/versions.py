@@ -18,16 +18,16 @@ import argparse
 import importlib
 import math
 import os
-import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from _paired import quartiles, running
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = "postpress_async_old"
@@ -70,10 +70,7 @@ async def rotate(
 
 def ratio(faster: list[float], slower: list[float]) -> str:
     """The median (and quartiles) of the per-round rate ratios ``faster`` / ``slower``."""
-    low, median, high = statistics.quantiles(
-        [base / mine for mine, base in zip(faster, slower, strict=True)], n=4
-    )
-    return f"{median:.3f}x (quartiles {low:.3f} to {high:.3f})"
+    return quartiles([base / mine for mine, base in zip(faster, slower, strict=True)])
 
 
 def measure(case: str, loop: str, rounds: int, block: int, rev: str) -> None:
@@ -142,16 +139,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--block", type=int, default=3_000, help="requests (ids) per block")
     args = parser.parse_args()
-    server: AbstractContextManager[dict[str, str]]
-    if args.server == "nginx":
-        import _nginx
-
-        server = _nginx.running()
-    else:
-        import _server
-
-        server = _server.running()
-    with tempfile.TemporaryDirectory() as packages, server as env:
+    with tempfile.TemporaryDirectory() as packages, running(args.server) as env:
         export(args.rev, Path(packages))
         path = os.pathsep.join(filter(None, [packages, os.environ.get("PYTHONPATH")]))
         for loop in ("asyncio", "uvloop") if args.loop == "both" else (args.loop,):
